@@ -1,0 +1,166 @@
+"""The runtime a service wires once at start-up, and the FastAPI app around it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from servicekit.clock import Clock, SystemClock
+from servicekit.db import UnitOfWorkFactory, create_engine
+from servicekit.errors import install_error_handlers
+from servicekit.health import Check, health_router
+from servicekit.idempotency import IdempotencyMiddleware
+from servicekit.inbox import DeadLetterSink, Handler, InboxProcessor, KafkaInboxConsumer
+from servicekit.kafka import ensure_topics, make_consumer, make_producer
+from servicekit.middleware import RequestContextMiddleware
+from servicekit.outbox import OutboxRelay
+from servicekit.settings import ServiceSettings
+from servicekit.workers import WorkerSupervisor
+
+logger = logging.getLogger("servicekit.app")
+
+
+@dataclass
+class ConsumerSpec:
+    """One inbox consumer a service runs: its group, topics and handlers by event type."""
+
+    name: str
+    group_id: str
+    topics: Sequence[str]
+    handlers: Mapping[str, Handler]
+    permanent_errors: tuple[type[Exception], ...] = ()
+
+
+@dataclass
+class Runtime:
+    """Everything a service process holds: settings, database, relay, consumers, workers."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    uow_factory: UnitOfWorkFactory
+    relay: OutboxRelay
+    consumers: dict[str, KafkaInboxConsumer] = field(default_factory=dict)
+    supervisor: WorkerSupervisor | None = None
+
+    async def start_workers(self) -> None:
+        """Create topics if asked, then start the relay and every consumer."""
+        if self.settings.kafka_create_topics:
+            try:
+                await ensure_topics(self.settings.kafka_bootstrap_servers, timeout_s=10.0)
+            except Exception as exc:
+                logger.warning("could not create topics yet: %s", exc)
+        supervisor = WorkerSupervisor(self.settings.service_name)
+        supervisor.add("outbox-relay", self.relay.run)
+        for name, consumer in self.consumers.items():
+            supervisor.add(name, consumer.run)
+        await supervisor.start()
+        self.supervisor = supervisor
+
+    async def stop_workers(self) -> None:
+        """Stop workers after their current item."""
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+            self.supervisor = None
+
+    async def close(self) -> None:
+        """Stop workers and release the database."""
+        await self.stop_workers()
+        await self.engine.dispose()
+
+
+def build_runtime(settings: ServiceSettings, consumers: Iterable[ConsumerSpec] = ()) -> Runtime:
+    """Wire the engine, unit of work, outbox relay and inbox consumers from settings."""
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    uow_factory = UnitOfWorkFactory(engine)
+    relay = OutboxRelay(
+        settings.service_name,
+        uow_factory.session_factory,
+        lambda: make_producer(settings),
+        batch_size=settings.relay_batch_size,
+        poll_interval_s=settings.relay_poll_interval_s,
+    )
+    uow_factory.on_outbox_commit(relay.wake)
+    runtime = Runtime(settings=settings, engine=engine, uow_factory=uow_factory, relay=relay)
+    for spec in consumers:
+        runtime.consumers[spec.name] = _build_consumer(settings, uow_factory, spec)
+    return runtime
+
+
+def _build_consumer(
+    settings: ServiceSettings, uow_factory: UnitOfWorkFactory, spec: ConsumerSpec
+) -> KafkaInboxConsumer:
+    sink = DeadLetterSink(spec.name, uow_factory, producer=None)
+    processor = InboxProcessor(
+        settings.service_name,
+        uow_factory,
+        spec.handlers,
+        dead_letter=sink,
+        permanent_errors=spec.permanent_errors,
+        max_attempts=settings.consumer_max_attempts,
+        backoff_initial_s=settings.consumer_backoff_initial_s,
+        backoff_max_s=settings.consumer_backoff_max_s,
+    )
+    return KafkaInboxConsumer(
+        spec.name,
+        lambda: make_consumer(settings, spec.group_id, spec.topics),
+        processor,
+        dead_letter_sink=sink,
+        producer_factory=lambda: make_producer(settings),
+    )
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    version: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    domain_errors: Mapping[type[Exception], int] | None = None,
+    extra_checks: dict[str, Check] | None = None,
+    openapi_tags: list[dict[str, Any]] | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The FastAPI app: routes, problem+json errors, idempotency, metrics and worker lifecycle."""
+    settings = runtime.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.run_workers:
+            await runtime.start_workers()
+            app.state.workers = runtime.supervisor
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        openapi_tags=openapi_tags,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.engine = runtime.engine
+    app.state.uow_factory = runtime.uow_factory
+    app.state.workers = None
+    app.state.clock = clock or SystemClock()
+    install_error_handlers(app, domain_errors)
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware,
+        service=settings.service_name,
+        max_body_bytes=settings.max_request_bytes,
+    )
+    app.include_router(health_router(extra_checks))
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,402 @@
+"""Inbox consumer: apply each event once, commit offsets after, dead-letter what cannot apply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lending_schemas import (
+    CloudEvent,
+    ContractError,
+    EventModel,
+    from_kafka,
+    get_topic,
+    parse_event,
+)
+from servicekit import metrics
+from servicekit.context import set_correlation_id, set_traceparent
+from servicekit.db import UnitOfWork, UnitOfWorkFactory, is_transient_db_error
+from servicekit.outbox import utcnow
+from servicekit.tables import DEAD_LETTERS, INBOX
+
+logger = logging.getLogger("servicekit.inbox")
+
+Handler = Callable[[AsyncSession, Any, CloudEvent], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """An event that can never be applied as it is (a business rule says no)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Message:
+    """What the consumer needs of one Kafka record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass
+class ConsumerStats:
+    """Counts a consumer keeps for health checks and tests."""
+
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    last_message_at: datetime | None = None
+
+
+class InboxProcessor:
+    """Applies one record: parse, de-duplicate, handle and record it in one transaction.
+
+    Transient failures (database unreachable) are retried with backoff for as long
+    as it takes; anything else is retried `max_attempts` times, then dead-lettered.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        uow_factory: UnitOfWorkFactory,
+        handlers: Mapping[str, Handler],
+        *,
+        dead_letter: Callable[[Message, str, str, int], Awaitable[None]],
+        permanent_errors: tuple[type[Exception], ...] = (),
+        max_attempts: int = 5,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        self.service = service
+        self.uow_factory = uow_factory
+        self.handlers = dict(handlers)
+        self.dead_letter = dead_letter
+        self.permanent_errors: tuple[type[Exception], ...] = (
+            ContractError,
+            PermanentError,
+            *permanent_errors,
+        )
+        self.max_attempts = max_attempts
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.stats = ConsumerStats()
+
+    async def process(self, message: Message, stop: asyncio.Event | None = None) -> str:
+        """Apply one record; returns the outcome: processed, duplicate or dead_lettered."""
+        attempts = 0
+        backoff = self.backoff_initial_s
+        event_type = "unknown"
+        while True:
+            attempts += 1
+            try:
+                envelope = from_kafka(message.value, message.headers)
+                event_type = envelope.type
+                set_correlation_id(envelope.correlationid)
+                set_traceparent(envelope.traceparent)
+                model = parse_event(envelope)
+                handler = self.handlers.get(type(model).event_type)
+                if handler is None:
+                    raise PermanentError("no_handler", f"no handler for {envelope.type}")
+                outcome = await self._apply(message, envelope, model, handler)
+            except self.permanent_errors as exc:
+                code = str(getattr(exc, "code", "permanent_error"))
+                await self._dead_letter(message, code, str(exc), attempts, event_type)
+                return "dead_lettered"
+            except Exception as exc:
+                if stop is not None and stop.is_set():
+                    raise
+                transient = is_transient_db_error(exc)
+                if not transient and attempts >= self.max_attempts:
+                    reason = "".join(traceback.format_exception_only(exc)).strip()
+                    await self._dead_letter(message, "handler_failed", reason, attempts, event_type)
+                    return "dead_lettered"
+                self.stats.retries += 1
+                metrics.EVENTS_RETRIED.labels(self.service, message.topic).inc()
+                logger.warning(
+                    "event at %s[%d]@%d failed (%s, attempt %d), retrying in %.1fs: %s",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    "transient" if transient else "error",
+                    attempts,
+                    backoff,
+                    exc,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max_s)
+                continue
+            self.stats.last_message_at = utcnow()
+            metrics.EVENTS_CONSUMED.labels(self.service, message.topic, event_type, outcome).inc()
+            return outcome
+
+    async def _apply(
+        self, message: Message, envelope: CloudEvent, model: EventModel, handler: Handler
+    ) -> str:
+        uow: UnitOfWork
+        async with self.uow_factory() as uow:
+            seen = await uow.session.scalar(
+                select(INBOX.c.event_id).where(INBOX.c.event_id == envelope.id)
+            )
+            if seen is not None:
+                self.stats.duplicates += 1
+                return "duplicate"
+            await handler(uow.session, model, envelope)
+            try:
+                await uow.session.execute(
+                    insert(INBOX).values(
+                        event_id=envelope.id,
+                        event_type=envelope.type,
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        subject=envelope.subject,
+                        processed_at=utcnow(),
+                    )
+                )
+                await uow.commit()
+            except IntegrityError:
+                await uow.rollback()
+                if not await self._seen(envelope.id):
+                    raise
+                # Another consumer recorded the same event first: nothing to do.
+                self.stats.duplicates += 1
+                return "duplicate"
+        self.stats.processed += 1
+        return "processed"
+
+    async def _seen(self, event_id: str) -> bool:
+        async with self.uow_factory() as uow:
+            found = await uow.session.scalar(
+                select(INBOX.c.event_id).where(INBOX.c.event_id == event_id)
+            )
+        return found is not None
+
+    async def _dead_letter(
+        self, message: Message, code: str, reason: str, attempts: int, event_type: str
+    ) -> None:
+        logger.error(
+            "dead-lettering %s[%d]@%d: %s: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            code,
+            reason,
+        )
+        await self.dead_letter(message, code, reason, attempts)
+        self.stats.dead_lettered += 1
+        metrics.EVENTS_CONSUMED.labels(
+            self.service, message.topic, event_type, "dead_lettered"
+        ).inc()
+
+
+def dead_letter_headers(
+    message: Message, consumer: str, code: str, reason: str, attempts: int, failed_at: datetime
+) -> list[tuple[str, bytes]]:
+    """The original headers plus the reason, in `dlt_*` headers."""
+    extra = {
+        "dlt_error_code": code,
+        "dlt_reason": reason[:2000],
+        "dlt_original_topic": message.topic,
+        "dlt_original_partition": str(message.partition),
+        "dlt_original_offset": str(message.offset),
+        "dlt_consumer": consumer,
+        "dlt_attempts": str(attempts),
+        "dlt_failed_at": failed_at.isoformat(),
+    }
+    kept = [(k, v) for k, v in message.headers if not k.startswith("dlt_")]
+    return kept + [(k, v.encode()) for k, v in extra.items()]
+
+
+class DeadLetterSink:
+    """Writes a failed record to the dead-letter topic and to the service's own table."""
+
+    def __init__(self, consumer: str, uow_factory: UnitOfWorkFactory, producer: Any) -> None:
+        self.consumer = consumer
+        self.uow_factory = uow_factory
+        self.producer = producer
+
+    async def __call__(self, message: Message, code: str, reason: str, attempts: int) -> None:
+        failed_at = utcnow()
+        headers = dead_letter_headers(message, self.consumer, code, reason, attempts, failed_at)
+        topic = get_topic(message.topic)
+        await self.producer.send_and_wait(
+            topic.dead_letter, message.value, key=message.key, headers=headers
+        )
+        async with self.uow_factory() as uow:
+            exists = await uow.session.scalar(
+                select(DEAD_LETTERS.c.id).where(
+                    DEAD_LETTERS.c.topic == message.topic,
+                    DEAD_LETTERS.c.partition == message.partition,
+                    DEAD_LETTERS.c.offset == message.offset,
+                    DEAD_LETTERS.c.consumer == self.consumer,
+                )
+            )
+            if exists is None:
+                await uow.session.execute(
+                    insert(DEAD_LETTERS).values(
+                        consumer=self.consumer,
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        key=message.key,
+                        value=message.value,
+                        headers=[[k, v.decode(errors="replace")] for k, v in message.headers],
+                        error_code=code,
+                        reason=reason,
+                        attempts=attempts,
+                        failed_at=failed_at,
+                    )
+                )
+                await uow.commit()
+
+
+class KafkaInboxConsumer:
+    """The consumer loop: fetch, process each record in order, commit offsets after."""
+
+    def __init__(
+        self,
+        name: str,
+        consumer_factory: Callable[[], Any],
+        processor: InboxProcessor,
+        *,
+        dead_letter_sink: DeadLetterSink | None = None,
+        producer_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.name = name
+        self._consumer_factory = consumer_factory
+        self.processor = processor
+        self._sink = dead_letter_sink
+        self._producer_factory = producer_factory
+        self.consumer: Any = None
+        self.lag: dict[tuple[str, int], int] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set."""
+        producer = self._producer_factory() if self._producer_factory else None
+        if producer is not None:
+            await producer.start()
+            if self._sink is not None:
+                self._sink.producer = producer
+        consumer = self._consumer_factory()
+        self.consumer = consumer
+        try:
+            await consumer.start()
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200)
+                for tp, records in batches.items():
+                    last = None
+                    for record in records:
+                        if stop.is_set():
+                            break
+                        message = Message(
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            record.key,
+                            record.value,
+                            list(record.headers or ()),
+                        )
+                        await self.processor.process(message, stop)
+                        last = record.offset
+                    if last is not None:
+                        await consumer.commit({tp: OffsetAndMetadata(last + 1, "")})
+                if batches:
+                    await self._update_lag(consumer)
+        finally:
+            self.consumer = None
+            await consumer.stop()
+            if producer is not None:
+                await producer.stop()
+
+    async def _update_lag(self, consumer: Any) -> None:
+        partitions = list(consumer.assignment())
+        if not partitions:
+            return
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            position = await consumer.position(tp)
+            lag = max(int(ends.get(tp, 0)) - int(position), 0)
+            self.lag[(tp.topic, tp.partition)] = lag
+            metrics.CONSUMER_LAG.labels(self.processor.service, tp.topic, str(tp.partition)).set(
+                lag
+            )
+
+
+async def list_dead_letters(
+    uow_factory: UnitOfWorkFactory, status: str | None = "pending", limit: int = 100
+) -> list[dict[str, Any]]:
+    """Dead letters recorded by this service's consumers, newest last."""
+    async with uow_factory() as uow:
+        stmt = select(DEAD_LETTERS).order_by(DEAD_LETTERS.c.id).limit(limit)
+        if status:
+            stmt = stmt.where(DEAD_LETTERS.c.status == status)
+        rows = (await uow.session.execute(stmt)).mappings().all()
+    return [
+        {
+            "id": r["id"],
+            "consumer": r["consumer"],
+            "topic": r["topic"],
+            "partition": r["partition"],
+            "offset": r["offset"],
+            "error_code": r["error_code"],
+            "reason": r["reason"],
+            "attempts": r["attempts"],
+            "failed_at": r["failed_at"].isoformat(),
+            "status": r["status"],
+        }
+        for r in rows
+    ]
+
+
+async def redrive_dead_letters(
+    uow_factory: UnitOfWorkFactory, producer: Any, ids: Sequence[int] | None = None
+) -> int:
+    """Publish pending dead letters back to their original topic, after a fix."""
+    async with uow_factory() as uow:
+        stmt = (
+            select(DEAD_LETTERS)
+            .where(DEAD_LETTERS.c.status == "pending")
+            .order_by(DEAD_LETTERS.c.id)
+        )
+        if ids:
+            stmt = stmt.where(DEAD_LETTERS.c.id.in_(list(ids)))
+        rows = (await uow.session.execute(stmt)).mappings().all()
+        for row in rows:
+            headers = [
+                (str(k), str(v).encode())
+                for k, v in row["headers"]
+                if not str(k).startswith("dlt_")
+            ]
+            await producer.send_and_wait(
+                row["topic"], row["value"], key=row["key"], headers=headers
+            )
+            await uow.session.execute(
+                update(DEAD_LETTERS)
+                .where(DEAD_LETTERS.c.id == row["id"])
+                .values(status="redriven", redriven_at=utcnow())
+            )
+        await uow.commit()
+    return len(rows)
+
+
+def topic_partition(topic: str, partition: int) -> TopicPartition:
+    """A Kafka topic-partition."""
+    return TopicPartition(topic, partition)

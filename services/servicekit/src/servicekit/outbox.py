@@ -1,0 +1,270 @@
+"""Transactional outbox: events are written with the state change and published by a relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lending_schemas import CloudEvent, EventModel, make_event, to_kafka, topic_for_event
+from servicekit import metrics
+from servicekit.context import get_correlation_id, get_traceparent
+from servicekit.db import OUTBOX_WRITTEN, is_transient_db_error
+from servicekit.tables import OUTBOX
+
+logger = logging.getLogger("servicekit.outbox")
+
+
+def utcnow() -> datetime:
+    """The wall clock in UTC; infrastructure only, the domain gets time passed in."""
+    return datetime.now(UTC)
+
+
+async def stage_event(
+    session: AsyncSession,
+    payload: EventModel,
+    *,
+    source: str,
+    subject: str,
+    correlation_id: str | None = None,
+    traceparent: str | None = None,
+    now: datetime | None = None,
+) -> CloudEvent:
+    """Validate an event and write it to the outbox in the caller's transaction.
+
+    The event is checked against its contract first, so an invalid event can
+    never be published. The per-aggregate sequence continues from the last one.
+    """
+    last = await session.scalar(
+        select(func.max(OUTBOX.c.sequence)).where(OUTBOX.c.aggregate_id == subject)
+    )
+    sequence = int(last or 0) + 1
+    event = make_event(
+        payload,
+        source=source,
+        subject=subject,
+        sequence=sequence,
+        time=now or utcnow(),
+        correlation_id=correlation_id or get_correlation_id(),
+        traceparent=traceparent or get_traceparent(),
+    )
+    major = int(type(payload).version.split(".")[0])
+    topic = topic_for_event(type(payload).event_type, major)
+    record = to_kafka(event)
+    await session.execute(
+        insert(OUTBOX).values(
+            event_id=event.id,
+            topic=topic.name,
+            event_type=event.type,
+            aggregate_id=subject,
+            sequence=sequence,
+            key=record.key.decode(),
+            headers=[[k, v.decode()] for k, v in record.headers],
+            payload=record.value.decode(),
+            created_at=event.time,
+        )
+    )
+    session.info[OUTBOX_WRITTEN] = True
+    return event
+
+
+class Publisher(Protocol):
+    """What the relay needs of a Kafka producer."""
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[Any]: ...
+
+
+@dataclass
+class RelayStats:
+    """Counters a relay keeps for health and tests."""
+
+    published: int = 0
+    batches: int = 0
+    errors: int = 0
+    last_success: datetime | None = None
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows in id order, keyed by aggregate, then marks them sent.
+
+    Wakes when a commit staged events (in process) or every `poll_interval_s`.
+    A crash between publish and mark re-sends on restart; consumers de-duplicate.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        session_factory: async_sessionmaker[AsyncSession],
+        publisher_factory: Callable[[], Any],
+        *,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        self.service = service
+        self._session_factory = session_factory
+        self._publisher_factory = publisher_factory
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+        self.stats = RelayStats()
+
+    def wake(self) -> None:
+        """Ask the relay to look for new rows now."""
+        self._wake.set()
+
+    async def publish_pending(self, publisher: Any) -> int:
+        """Publish one batch of pending rows; returns how many were sent."""
+        async with self._session_factory() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        OUTBOX.c.id,
+                        OUTBOX.c.topic,
+                        OUTBOX.c.key,
+                        OUTBOX.c.headers,
+                        OUTBOX.c.payload,
+                    )
+                    .where(OUTBOX.c.published_at.is_(None))
+                    .order_by(OUTBOX.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            await session.rollback()
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            headers = [(str(k), str(v).encode()) for k, v in row.headers]
+            futures.append(
+                await publisher.send(
+                    row.topic, row.payload.encode(), key=row.key.encode(), headers=headers
+                )
+            )
+        await asyncio.gather(*futures)
+        ids = [row.id for row in rows]
+        async with self._session_factory() as session:
+            await session.execute(
+                update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(published_at=utcnow())
+            )
+            await session.commit()
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(self.service, row.topic).inc()
+        self.stats.published += len(rows)
+        self.stats.batches += 1
+        self.stats.last_success = utcnow()
+        return len(rows)
+
+    async def refresh_gauges(self) -> None:
+        """Outbox depth and age of the oldest pending row, for alerts."""
+        async with self._session_factory() as session:
+            row = (
+                await session.execute(
+                    select(func.count(), func.min(OUTBOX.c.created_at)).where(
+                        OUTBOX.c.published_at.is_(None)
+                    )
+                )
+            ).one()
+            await session.rollback()
+        metrics.OUTBOX_PENDING.labels(self.service).set(row[0])
+        oldest = row[1]
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(max(age, 0.0))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set, backing off while the broker or database is down."""
+        publisher = self._publisher_factory()
+        await publisher.start()
+        backoff = 0.2
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    sent = await self.publish_pending(publisher)
+                    await self.refresh_gauges()
+                    backoff = 0.2
+                except Exception as exc:
+                    self.stats.errors += 1
+                    metrics.RELAY_ERRORS.labels(self.service).inc()
+                    transient = is_transient_db_error(exc) or "Kafka" in type(exc).__name__
+                    logger.warning(
+                        "outbox relay failed (%s), retrying in %.1fs: %s",
+                        "transient" if transient else "unexpected",
+                        backoff,
+                        exc,
+                    )
+                    await _sleep_or_stop(stop, backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if sent >= self.batch_size:
+                    continue
+                await _wait_any(stop, self._wake, self.poll_interval_s)
+        finally:
+            await publisher.stop()
+
+
+async def republish_from(
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    from_id: int | None = None,
+    since: datetime | None = None,
+) -> int:
+    """Mark published rows pending again from a watermark (after a broker loss, or a backfill)."""
+    if from_id is None and since is None:
+        raise ValueError("give a watermark: from_id or since")
+    stmt = update(OUTBOX).where(OUTBOX.c.published_at.is_not(None))
+    if from_id is not None:
+        stmt = stmt.where(OUTBOX.c.id >= from_id)
+    if since is not None:
+        stmt = stmt.where(OUTBOX.c.created_at >= since)
+    async with session_factory() as session:
+        result = await session.execute(stmt.values(published_at=None))
+        await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def outbox_status(session_factory: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    """Counts and watermarks of the outbox, for operators."""
+    async with session_factory() as session:
+        row = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.count(OUTBOX.c.published_at),
+                    func.max(OUTBOX.c.id).filter(OUTBOX.c.published_at.is_not(None)),
+                    func.min(OUTBOX.c.id).filter(OUTBOX.c.published_at.is_(None)),
+                )
+            )
+        ).one()
+        await session.rollback()
+    return {
+        "total": row[0],
+        "published": row[1],
+        "pending": row[0] - row[1],
+        "last_published_id": row[2],
+        "first_pending_id": row[3],
+    }
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, within_s: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,215 @@
+"""The app shell: problem+json, auth, Idempotency-Key, body limits, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import column, func, insert, select, table
+
+from servicekit.app import build_runtime, create_app
+from servicekit.auth import issue_token, require_roles
+from servicekit.deps import UowDep
+from servicekit.errors import ProblemError
+from servicekit.outbox import utcnow
+from servicekit.settings import DEVELOPMENT_SECRET, ServiceSettings
+from servicekit.types import ExactDecimal, UTCDateTime
+
+PROBE = table(
+    "probe",
+    column("id"),
+    column("label"),
+    column("amount", ExactDecimal()),
+    column("created_at", UTCDateTime()),
+)
+TWENTY_DIGITS = "12345678901234567.891"
+
+
+class ProbeIn(BaseModel):
+    label: str
+    amount: Decimal
+
+
+class Nope(Exception):
+    code = "nope_rule"
+
+
+def _router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/probes", status_code=201)
+    async def create_probe(
+        body: ProbeIn,
+        uow: UowDep,
+        _: object = pytest.importorskip("fastapi").Depends(require_roles("finance")),
+    ) -> dict[str, str]:
+        await asyncio.sleep(0.05)  # widen the window for concurrent replays
+        result = await uow.session.execute(
+            insert(PROBE)
+            .values(label=body.label, amount=body.amount, created_at=utcnow())
+            .returning(PROBE.c.id)
+        )
+        new_id = result.scalar_one()
+        await uow.commit()
+        row = (await uow.session.execute(select(PROBE.c.amount).where(PROBE.c.id == new_id))).one()
+        return {"id": str(new_id), "amount": str(row.amount)}
+
+    @router.get("/v1/boom")
+    async def boom() -> None:
+        raise Nope("the rule says no")
+
+    @router.get("/v1/conflict")
+    async def conflict() -> None:
+        raise ProblemError(409, "illegal_transition", "cannot go from a to b")
+
+    return router
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = ServiceSettings(
+        service_name="probe",
+        database_url=database_url,
+        run_workers=False,
+        kafka_bootstrap_servers="127.0.0.1:1",
+        max_request_bytes=2048,
+    )
+    runtime = build_runtime(settings)
+    app = create_app(
+        runtime,
+        title="probe",
+        version="0",
+        description="probe",
+        routers=[_router()],
+        domain_errors={Nope: 422},
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        yield http
+    await runtime.engine.dispose()
+
+
+def _auth(role: str = "finance", sub: str = "fin-1") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(DEVELOPMENT_SECRET, sub, [role])}"}
+
+
+async def _count(client: httpx.AsyncClient) -> int:
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(PROBE))).scalar_one())
+
+
+async def test_money_round_trips_exactly_with_twenty_digits(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/probes", json={"label": "x", "amount": TWENTY_DIGITS}, headers=_auth()
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["amount"] == TWENTY_DIGITS
+
+
+async def test_replay_returns_first_response_and_one_effect(client: httpx.AsyncClient) -> None:
+    headers = {**_auth(), "Idempotency-Key": "key-1"}
+    first = await client.post("/v1/probes", json={"label": "a", "amount": "1.10"}, headers=headers)
+    second = await client.post("/v1/probes", json={"label": "a", "amount": "1.10"}, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert await _count(client) == 1
+
+
+async def test_same_key_other_body_is_422(client: httpx.AsyncClient) -> None:
+    headers = {**_auth(), "Idempotency-Key": "key-2"}
+    await client.post("/v1/probes", json={"label": "a", "amount": "1"}, headers=headers)
+    response = await client.post("/v1/probes", json={"label": "a", "amount": "2"}, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert await _count(client) == 1
+
+
+async def test_keys_are_scoped_per_caller(client: httpx.AsyncClient) -> None:
+    body = {"label": "a", "amount": "1"}
+    await client.post("/v1/probes", json=body, headers={**_auth(sub="u1"), "Idempotency-Key": "k"})
+    await client.post("/v1/probes", json=body, headers={**_auth(sub="u2"), "Idempotency-Key": "k"})
+    assert await _count(client) == 2
+
+
+async def test_concurrent_replays_make_one_effect(client: httpx.AsyncClient) -> None:
+    headers = {**_auth(), "Idempotency-Key": "key-par"}
+    body = {"label": "p", "amount": "5.00"}
+    responses = await asyncio.gather(
+        *(client.post("/v1/probes", json=body, headers=headers) for _ in range(20))
+    )
+    created = [r for r in responses if r.status_code == 201]
+    in_flight = [r for r in responses if r.status_code == 409]
+    assert len(created) + len(in_flight) == 20
+    assert len({r.text for r in created}) == 1
+    assert all(r.json()["code"] == "idempotency_in_flight" for r in in_flight)
+    assert await _count(client) == 1
+
+
+async def test_unauthenticated_response_is_not_remembered(client: httpx.AsyncClient) -> None:
+    body = {"label": "a", "amount": "1"}
+    refused = await client.post("/v1/probes", json=body, headers={"Idempotency-Key": "key-3"})
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "token_missing"
+    accepted = await client.post(
+        "/v1/probes", json=body, headers={**_auth(), "Idempotency-Key": "key-3"}
+    )
+    assert accepted.status_code == 201
+
+
+async def test_bad_key_wrong_role_and_problem_shapes(client: httpx.AsyncClient) -> None:
+    bad_key = await client.post(
+        "/v1/probes", json={}, headers={**_auth(), "Idempotency-Key": "x" * 201}
+    )
+    assert bad_key.json()["code"] == "idempotency_key_invalid"
+    forbidden = await client.post(
+        "/v1/probes", json={"label": "a", "amount": "1"}, headers=_auth("auditor")
+    )
+    assert forbidden.status_code == 403
+    assert forbidden.json()["code"] == "forbidden_role"
+    malformed = await client.post(
+        "/v1/probes", content=b"{not json", headers={**_auth(), "content-type": "application/json"}
+    )
+    assert malformed.status_code == 422
+    assert malformed.json()["code"] == "malformed_json"
+    invalid = await client.post(
+        "/v1/probes", json={"label": "a", "amount": "lots"}, headers=_auth()
+    )
+    assert invalid.json()["code"] == "validation_error"
+    assert invalid.json()["errors"][0]["field"] == "body.amount"
+    too_big = await client.post(
+        "/v1/probes", json={"label": "a" * 5000, "amount": "1"}, headers=_auth()
+    )
+    assert too_big.status_code == 413
+    assert too_big.json()["code"] == "payload_too_large"
+    domain = await client.get("/v1/boom")
+    assert (domain.status_code, domain.json()["code"]) == (422, "nope_rule")
+    conflict = await client.get("/v1/conflict")
+    assert (conflict.status_code, conflict.json()["code"]) == (409, "illegal_transition")
+    missing = await client.get("/v1/nowhere")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    assert missing.headers["x-correlation-id"]
+    assert await _count(client) == 0
+
+
+async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 503  # no broker on port 1
+    checks = ready.json()["checks"]
+    assert checks["database"]["ok"] is True
+    assert checks["broker"]["ok"] is False
+    await client.get("/health/live")
+    metrics = (await client.get("/metrics")).text
+    assert (
+        'http_requests_total{method="GET",route="/health/live",service="probe",status="200"}'
+        in metrics
+    )
