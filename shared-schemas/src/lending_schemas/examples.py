@@ -47,8 +47,8 @@ def example_loan_disbursed_v1(**overrides: Any) -> LoanDisbursedV1:
         ),
         "promised": PromisedTermsV1(
             installment_amount=Decimal("888.49"),
-            total_repayable=Decimal("10661.85"),
-            total_interest=Decimal("661.85"),
+            total_repayable=Decimal("10661.86"),
+            total_interest=Decimal("661.86"),
             apr=Decimal("0.1652"),
         ),
         "disbursed_at": datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
@@ -65,8 +65,8 @@ def example_loan_booked_v1(**overrides: Any) -> LoanBookedV1:
         "booked_at": datetime(2024, 5, 1, 9, 30, 2, tzinfo=UTC),
         "schedule": ScheduleSummaryV1(
             installment_amount=Decimal("888.49"),
-            total_repayable=Decimal("10661.85"),
-            total_interest=Decimal("661.85"),
+            total_repayable=Decimal("10661.86"),
+            total_interest=Decimal("661.86"),
             installments=12,
             first_due_date=date(2024, 6, 1),
             last_due_date=date(2025, 5, 1),

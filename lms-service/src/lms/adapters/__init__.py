@@ -1,0 +1,1 @@
+"""Database and other adapters of the LMS."""

@@ -1,0 +1,1 @@
+"""Pure servicing rules: no clock, settings, database or web framework in here."""
