@@ -282,17 +282,18 @@ def _build(terms: ScheduleTerms) -> Schedule:
         is_last = number == terms.term
         principal = balance if is_last else principal_rule(number, balance, interest)
         closing = balance - principal
-        if not is_last and principal + interest <= 0:
-            raise InvalidTermsError(
-                f"installment {number} of {terms.term} rounds to nothing: the principal is "
-                "too small for the term in this currency"
-            )
         if not is_last and closing <= 0:
             raise InvalidTermsError(
                 f"these terms repay the principal by installment {number} of {terms.term}, "
                 "leaving nothing for the final one: rounding drift outgrows the final "
                 "installment (principal too small for the term, or a high rate over a long "
                 "term) or a short first period undercharges interest"
+            )
+        amortizing = terms.method is not AmortizationMethod.INTEREST_ONLY
+        if not is_last and amortizing and principal + interest <= 0:
+            raise InvalidTermsError(
+                f"installment {number} of {terms.term} rounds to nothing: the principal is "
+                "too small for the term in this currency"
             )
         rows.append(
             Installment(
