@@ -19,7 +19,7 @@ from servicekit.idempotency import IdempotencyMiddleware
 from servicekit.inbox import DeadLetterSink, Handler, InboxProcessor, KafkaInboxConsumer
 from servicekit.kafka import ensure_topics, make_consumer, make_producer
 from servicekit.middleware import RequestContextMiddleware
-from servicekit.outbox import OutboxRelay
+from servicekit.outbox import OutboxRelay, RelayLeaderLock
 from servicekit.settings import ServiceSettings
 from servicekit.workers import WorkerSupervisor
 
@@ -52,7 +52,11 @@ class Runtime:
         """Create topics if asked, then start the relay and every consumer."""
         if self.settings.kafka_create_topics:
             try:
-                await ensure_topics(self.settings.kafka_bootstrap_servers, timeout_s=10.0)
+                await ensure_topics(
+                    self.settings.kafka_bootstrap_servers,
+                    timeout_s=10.0,
+                    replication_factor=self.settings.kafka_replication_factor,
+                )
             except Exception as exc:
                 logger.warning("could not create topics yet: %s", exc)
         supervisor = WorkerSupervisor(self.settings.service_name)
@@ -84,6 +88,7 @@ def build_runtime(settings: ServiceSettings, consumers: Iterable[ConsumerSpec] =
         lambda: make_producer(settings),
         batch_size=settings.relay_batch_size,
         poll_interval_s=settings.relay_poll_interval_s,
+        leader_lock=RelayLeaderLock(engine, settings.service_name),
     )
     uow_factory.on_outbox_commit(relay.wake)
     runtime = Runtime(settings=settings, engine=engine, uow_factory=uow_factory, relay=relay)
@@ -161,6 +166,7 @@ def create_app(
         max_body_bytes=settings.max_request_bytes,
     )
     app.include_router(health_router(extra_checks))
-    for router in routers:
-        app.include_router(router)
+    if settings.serve_api:
+        for router in routers:
+            app.include_router(router)
     return app

@@ -34,7 +34,9 @@ def run_cli(
     serve.add_argument("--no-workers", action="store_true")
     serve.add_argument("--migrate", action="store_true", help="upgrade the database first")
     sub.add_parser("migrate", help="upgrade the database to the latest schema")
-    sub.add_parser("worker", help="run the relay and consumers without the API")
+    sub.add_parser(
+        "worker", help="run the relay and consumers; HTTP serves health and metrics only"
+    )
     sub.add_parser("create-topics", help="create every registered topic and its dead-letter topic")
     token = sub.add_parser("token", help="print a bearer token for local use")
     token.add_argument("--role", action="append", required=True, choices=ROLES)
@@ -75,9 +77,14 @@ def run_cli(
             upgrade(migrations, settings.database_url)
         return _serve(settings, app_path, workers=not args.no_workers)
     if args.command == "worker":
-        return _serve_workers(app_path)
+        return _serve(settings, app_path, workers=True, api=False)
     if args.command == "create-topics":
-        created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers))
+        created = asyncio.run(
+            ensure_topics(
+                settings.kafka_bootstrap_servers,
+                replication_factor=settings.kafka_replication_factor,
+            )
+        )
         print(json.dumps({"created": created}))
         return 0
     if args.command == "outbox":
@@ -87,13 +94,18 @@ def run_cli(
     parser.error(f"unknown command {args.command}")
 
 
-def _serve(settings: ServiceSettings, app_path: str, *, workers: bool) -> int:
+def _serve(settings: ServiceSettings, app_path: str, *, workers: bool, api: bool = True) -> int:
+    """Run uvicorn on the app factory; the flags only ever switch things off or to worker mode."""
     import os
 
     import uvicorn
 
+    prefix = settings.model_config.get("env_prefix", "")
     if not workers:
-        os.environ[f"{settings.model_config.get('env_prefix', '')}RUN_WORKERS"] = "false"
+        os.environ[f"{prefix}RUN_WORKERS"] = "false"
+    if not api:
+        os.environ[f"{prefix}RUN_WORKERS"] = "true"
+        os.environ[f"{prefix}SERVE_API"] = "false"
     uvicorn.run(
         app_path,
         factory=True,
@@ -103,27 +115,6 @@ def _serve(settings: ServiceSettings, app_path: str, *, workers: bool) -> int:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    return 0
-
-
-def _serve_workers(app_path: str) -> int:
-    """Run only the workers: the app's lifespan without an HTTP listener."""
-    import importlib
-    import signal
-
-    module_name, _, attr = app_path.partition(":")
-    factory = getattr(importlib.import_module(module_name), attr)
-
-    async def main() -> None:
-        app = factory()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        async with app.router.lifespan_context(app):
-            await stop.wait()
-
-    asyncio.run(main())
     return 0
 
 

@@ -47,7 +47,11 @@ def make_consumer(
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Iterable[Topic] = TOPICS, *, timeout_s: float = 30.0
+    bootstrap_servers: str,
+    topics: Iterable[Topic] = TOPICS,
+    *,
+    timeout_s: float = 30.0,
+    replication_factor: int = 1,
 ) -> list[str]:
     """Create every registered topic and its dead-letter topic if missing; returns those created."""
     wanted: dict[str, int] = {}
@@ -67,7 +71,11 @@ async def ensure_topics(
     created: list[str] = []
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
+        missing = [
+            NewTopic(name, n, replication_factor)
+            for name, n in wanted.items()
+            if name not in existing
+        ]
         for new_topic in missing:
             try:
                 await admin.create_topics([new_topic])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from lending_schemas import CloudEvent, EventModel, make_event, to_kafka, topic_for_event
 from servicekit import metrics
@@ -93,6 +94,60 @@ class RelayStats:
     last_success: datetime | None = None
 
 
+class RelayLeaderLock:
+    """One active relay per service database, so events leave in commit order.
+
+    On PostgreSQL the relay holds a session advisory lock on a connection of its own;
+    a standby relay (another replica) publishes nothing until the lock is free. If the
+    lock connection dies (database restart) leadership is dropped and re-contested.
+    SQLite is a single-host database: the relay there is always the leader.
+    """
+
+    def __init__(self, engine: AsyncEngine, name: str) -> None:
+        self.engine = engine
+        digest = hashlib.sha256(f"outbox-relay:{name}".encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self._conn: AsyncConnection | None = None
+
+    async def acquire(self) -> bool:
+        """Whether this relay is (still) the leader; tries to become it if not."""
+        if self.engine.dialect.name != "postgresql":
+            return True
+        if self._conn is not None:
+            try:
+                await self._conn.execute(text("SELECT 1"))
+                return True
+            except Exception:
+                await self._drop()
+        conn = await self.engine.connect()
+        try:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            got = (
+                await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})
+            ).scalar()
+        except Exception:
+            await conn.close()
+            raise
+        if got:
+            self._conn = conn
+            return True
+        await conn.close()
+        return False
+
+    async def release(self) -> None:
+        """Give up leadership."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            await self._drop()
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
 class OutboxRelay:
     """Publishes pending outbox rows in id order, keyed by aggregate, then marks them sent.
 
@@ -108,8 +163,11 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
+        leader_lock: RelayLeaderLock | None = None,
     ) -> None:
         self.service = service
+        self.leader_lock = leader_lock
+        self.is_leader = leader_lock is None
         self._session_factory = session_factory
         self._publisher_factory = publisher_factory
         self.batch_size = batch_size
@@ -190,6 +248,11 @@ class OutboxRelay:
             while not stop.is_set():
                 self._wake.clear()
                 try:
+                    if self.leader_lock is not None:
+                        self.is_leader = await self.leader_lock.acquire()
+                        if not self.is_leader:
+                            await _sleep_or_stop(stop, max(self.poll_interval_s, 1.0))
+                            continue
                     sent = await self.publish_pending(publisher)
                     await self.refresh_gauges()
                     backoff = 0.2
@@ -210,6 +273,8 @@ class OutboxRelay:
                     continue
                 await _wait_any(stop, self._wake, self.poll_interval_s)
         finally:
+            if self.leader_lock is not None:
+                await self.leader_lock.release()
             await publisher.stop()
 
 

@@ -39,6 +39,11 @@ class ServiceSettings(BaseSettings):
     run_workers: bool = Field(
         default=True, description="Run relay and consumers in the API process."
     )
+    serve_api: bool = Field(
+        default=True,
+        description="Mount the /v1 routes; a worker process serves health and metrics.",
+    )
+    kafka_replication_factor: int = Field(default=1, description="For topics created at start-up.")
     relay_poll_interval_s: float = 0.5
     relay_batch_size: int = 500
     consumer_max_attempts: int = 5

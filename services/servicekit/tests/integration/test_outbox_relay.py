@@ -160,3 +160,25 @@ async def test_invalid_event_is_never_staged(uow_factory: UnitOfWorkFactory) -> 
             await stage_event(uow.session, bad, source="/los", subject="X")
     async with uow_factory() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(OUTBOX)) == 0
+
+
+async def test_only_one_relay_leads_per_database(uow_factory: UnitOfWorkFactory) -> None:
+    from servicekit.outbox import RelayLeaderLock
+
+    first = RelayLeaderLock(uow_factory.engine, "svc")
+    second = RelayLeaderLock(uow_factory.engine, "svc")
+    other_service = RelayLeaderLock(uow_factory.engine, "other")
+    try:
+        assert await first.acquire() is True
+        if uow_factory.engine.dialect.name == "postgresql":
+            assert await second.acquire() is False
+            assert await other_service.acquire() is True
+            assert await first.acquire() is True  # still held
+            await first.release()
+            assert await second.acquire() is True
+        else:
+            # One host, one file: every relay may publish.
+            assert await second.acquire() is True
+    finally:
+        for lock in (first, second, other_service):
+            await lock.release()
