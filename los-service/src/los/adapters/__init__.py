@@ -1,0 +1,1 @@
+"""Persistence and other outside-world adapters of the LOS."""

@@ -1,0 +1,210 @@
+"""Every LOS query lives here; use cases stage rows on the session and never write SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from los.adapters.orm import ApplicantRow, ApplicationRow, DecisionRow, OfferRow, ReviewRow
+from los.domain.applications import ApplicationStatus
+from los.domain.offers import Offer, OfferFee, ScheduleLine
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationFilter:
+    """Filters of the application list."""
+
+    status: str | None = None
+    product_code: str | None = None
+    applicant_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+class ApplicantRepository:
+    """Applicants by id and by national id."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: ApplicantRow) -> None:
+        """Stage a new applicant."""
+        self.session.add(row)
+
+    async def get(self, applicant_id: str) -> ApplicantRow | None:
+        """The applicant with this id."""
+        return await self.session.get(ApplicantRow, applicant_id)
+
+    async def get_by_national_id_key(self, key: str) -> ApplicantRow | None:
+        """The applicant with this normalised national id."""
+        return await self.session.scalar(
+            select(ApplicantRow).where(ApplicantRow.national_id_key == key)
+        )
+
+
+class ApplicationRepository:
+    """Applications and what hangs off them: decision, reviews, offer."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: ApplicationRow | DecisionRow | ReviewRow | OfferRow) -> None:
+        """Stage a new row."""
+        self.session.add(row)
+
+    async def get(self, application_id: str) -> ApplicationRow | None:
+        """The application with this id."""
+        return await self.session.get(ApplicationRow, application_id)
+
+    async def get_by_loan_id(self, loan_id: str) -> ApplicationRow | None:
+        """The application that became this loan."""
+        return await self.session.scalar(
+            select(ApplicationRow).where(ApplicationRow.loan_id == loan_id)
+        )
+
+    async def get_decision(self, application_id: str) -> DecisionRow | None:
+        """The automated decision of an application."""
+        return await self.session.scalar(
+            select(DecisionRow).where(DecisionRow.application_id == application_id)
+        )
+
+    async def get_offer(self, application_id: str) -> OfferRow | None:
+        """The offer of an application."""
+        return await self.session.get(OfferRow, application_id)
+
+    async def list_reviews(self, application_id: str) -> Sequence[ReviewRow]:
+        """Reviews of an application, oldest first."""
+        result = await self.session.scalars(
+            select(ReviewRow)
+            .where(ReviewRow.application_id == application_id)
+            .order_by(ReviewRow.id)
+        )
+        return result.all()
+
+    async def list(
+        self, filters: ApplicationFilter, limit: int, offset: int
+    ) -> tuple[Sequence[ApplicationRow], int]:
+        """A page of applications, newest first, and the total matching."""
+        stmt = _filtered(select(ApplicationRow), filters)
+        total = await self.session.scalar(
+            _filtered(select(func.count()).select_from(ApplicationRow), filters)
+        )
+        rows = await self.session.scalars(
+            stmt.order_by(ApplicationRow.created_at.desc(), ApplicationRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return rows.all(), int(total or 0)
+
+    async def list_unbooked(self, disbursed_before: datetime) -> Sequence[ApplicationRow]:
+        """Disbursed applications not booked, disbursed at or before the cut-off, oldest first."""
+        result = await self.session.scalars(
+            select(ApplicationRow)
+            .where(
+                ApplicationRow.status == ApplicationStatus.DISBURSED.value,
+                ApplicationRow.disbursed_at <= disbursed_before,
+            )
+            .order_by(ApplicationRow.disbursed_at)
+        )
+        return result.all()
+
+    async def list_mismatched(self) -> Sequence[ApplicationRow]:
+        """Booked applications whose servicing schedule did not match the offer."""
+        result = await self.session.scalars(
+            select(ApplicationRow)
+            .where(
+                ApplicationRow.status == ApplicationStatus.BOOKED.value,
+                ApplicationRow.schedule_matches_offer.is_(False),
+            )
+            .order_by(ApplicationRow.booked_at)
+        )
+        return result.all()
+
+
+def _filtered(stmt: Select[Any], f: ApplicationFilter) -> Select[Any]:
+    if f.status is not None:
+        stmt = stmt.where(ApplicationRow.status == f.status)
+    if f.product_code is not None:
+        stmt = stmt.where(ApplicationRow.product_code == f.product_code)
+    if f.applicant_id is not None:
+        stmt = stmt.where(ApplicationRow.applicant_id == f.applicant_id)
+    if f.created_from is not None:
+        stmt = stmt.where(ApplicationRow.created_at >= f.created_from)
+    if f.created_to is not None:
+        stmt = stmt.where(ApplicationRow.created_at <= f.created_to)
+    return stmt
+
+
+def offer_to_row(application_id: str, offer: Offer) -> OfferRow:
+    """Store every promised term of a domain offer."""
+    return OfferRow(
+        application_id=application_id,
+        product_code=offer.product_code,
+        product_version=offer.product_version,
+        principal=offer.principal,
+        currency=offer.currency,
+        annual_rate=offer.annual_rate,
+        grade=offer.grade,
+        term=offer.term,
+        installment_amount=offer.installment_amount,
+        total_repayable=offer.total_repayable,
+        total_interest=offer.total_interest,
+        apr=offer.apr,
+        fees=[
+            {"code": f.code, "amount": str(f.amount), "treatment": f.treatment} for f in offer.fees
+        ],
+        offer_date=offer.offer_date,
+        first_due_date=offer.first_due_date,
+        last_due_date=offer.last_due_date,
+        created_at=offer.created_at,
+        expires_at=offer.expires_at,
+        schedule=[
+            {
+                "number": line.number,
+                "due_date": line.due_date.isoformat(),
+                "principal": str(line.principal),
+                "interest": str(line.interest),
+                "total": str(line.total),
+            }
+            for line in offer.schedule
+        ],
+    )
+
+
+def offer_from_row(row: OfferRow) -> Offer:
+    """Rebuild the domain offer exactly as it was stored."""
+    return Offer(
+        product_code=row.product_code,
+        product_version=row.product_version,
+        principal=row.principal,
+        currency=row.currency,
+        annual_rate=row.annual_rate,
+        grade=row.grade,
+        term=row.term,
+        installment_amount=row.installment_amount,
+        total_repayable=row.total_repayable,
+        total_interest=row.total_interest,
+        fees=tuple(OfferFee(f["code"], Decimal(f["amount"]), f["treatment"]) for f in row.fees),
+        apr=row.apr,
+        offer_date=row.offer_date,
+        first_due_date=row.first_due_date,
+        last_due_date=row.last_due_date,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        schedule=tuple(
+            ScheduleLine(
+                int(s["number"]),
+                date.fromisoformat(s["due_date"]),
+                Decimal(s["principal"]),
+                Decimal(s["interest"]),
+                Decimal(s["total"]),
+            )
+            for s in row.schedule
+        ),
+    )

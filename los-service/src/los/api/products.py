@@ -1,0 +1,52 @@
+"""GET /v1/products: the catalog."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from los.api.deps import AnyRole, CatalogDep
+from los.api.schemas import ProductFeeOut, ProductList, ProductOut
+from los.domain.products import Product
+
+router = APIRouter(prefix="/v1/products", tags=["products"])
+
+
+def product_out(p: Product) -> ProductOut:
+    """The public view of a product."""
+    return ProductOut(
+        code=p.code,
+        name=p.name,
+        version=p.version,
+        currency=p.currency,
+        min_amount=p.min_amount,
+        max_amount=p.max_amount,
+        min_term=p.min_term,
+        max_term=p.max_term,
+        frequency=p.frequency.value,
+        method=p.method.value,
+        day_count=p.day_count.value,
+        interest_basis=p.interest_basis.value,
+        rounding_mode=p.rounding_mode.value,
+        fees=[
+            ProductFeeOut(
+                code=f.code,
+                kind="percentage",
+                rate=f.rate,
+                min=f.minimum,
+                max=f.maximum,
+                treatment=f.treatment,
+            )
+            for f in p.fees
+        ],
+        min_rate=p.min_rate,
+        max_rate=p.max_rate,
+        rates=dict(p.rates),
+    )
+
+
+@router.get("", summary="The product catalog")
+async def list_products(_: AnyRole, catalog: CatalogDep) -> ProductList:
+    """Every product on offer with its limits, method and pricing range."""
+    return ProductList(
+        catalog_version=catalog.version, items=[product_out(p) for p in catalog.list()]
+    )

@@ -1,0 +1,1 @@
+"""Pure LOS rules: products, applicants, the application state machine, decisions, offers."""

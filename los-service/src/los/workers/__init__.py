@@ -1,0 +1,1 @@
+"""LOS background work: event consumers (the outbox relay comes from servicekit)."""

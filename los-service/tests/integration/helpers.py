@@ -1,0 +1,68 @@
+"""Request bodies and journey steps shared by the API tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+AGENT_SUB = "agent-alice"
+
+
+def applicant_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "date_of_birth": "1985-06-15",
+        "national_id": f"NI{uuid.uuid4().int % 10**9:09d}",
+        "email": "ada@example.com",
+        "phone": "+15551234567",
+        "address": {
+            "line1": "1 Main St",
+            "city": "Springfield",
+            "postal_code": "12345",
+            "country": "US",
+        },
+        "employment_status": "employed",
+        "monthly_income": "6000.00",
+    }
+    body.update(overrides)
+    return body
+
+
+def application_body(applicant_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "applicant_id": applicant_id,
+        "product_code": "PL-STD",
+        "requested_amount": "10000.00",
+        "currency": "USD",
+        "term": 36,
+        "purpose": "home improvement",
+        "monthly_income": "6000.00",
+        "monthly_obligations": "500.00",
+    }
+    body.update(overrides)
+    return body
+
+
+async def create_applicant(
+    client: httpx.AsyncClient, headers: dict[str, str], **overrides: Any
+) -> str:
+    r = await client.post("/v1/applicants", json=applicant_body(**overrides), headers=headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def create_application(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    applicant: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> str:
+    applicant_id = await create_applicant(client, headers, **(applicant or {}))
+    r = await client.post(
+        "/v1/applications", json=application_body(applicant_id, **overrides), headers=headers
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
