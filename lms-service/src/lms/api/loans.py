@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from lms.adapters.repository import LoanFilters
 from lms.api.schemas import (
@@ -20,11 +20,12 @@ from lms.api.schemas import (
 from lms.service.loans import LoanView, get_loan, get_schedule, list_loans
 from servicekit.auth import Principal, require_roles
 from servicekit.deps import ClockDep, UowDep
+from servicekit.routing import api_router
 
 READ_ROLES = ("servicing_agent", "collections_agent", "finance", "auditor", "credit_manager")
 Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
 
-router = APIRouter(prefix="/v1/loans", tags=["loans"])
+router = api_router(prefix="/v1/loans", tags=["loans"])
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid token (problem+json)"},

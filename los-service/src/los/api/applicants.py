@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from los.adapters.orm import ApplicantRow
 from los.api.deps import AnyRole, ApplicantAgent
@@ -10,8 +10,9 @@ from los.api.schemas import AddressOut, ApplicantIn, ApplicantOut
 from los.domain.applicants import mask, mask_date, may_see_pii
 from los.service.applicants import NewApplicant, create_applicant, get_applicant
 from servicekit.deps import ClockDep, UowDep
+from servicekit.routing import api_router
 
-router = APIRouter(prefix="/v1/applicants", tags=["applicants"])
+router = api_router(prefix="/v1/applicants", tags=["applicants"])
 
 
 def applicant_out(row: ApplicantRow, *, reveal: bool) -> ApplicantOut:

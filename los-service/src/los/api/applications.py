@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from los.adapters.orm import OfferRow
 from los.adapters.repository import ApplicationFilter
@@ -41,8 +41,9 @@ from los.service.applications import (
     withdraw_application,
 )
 from servicekit.deps import ClockDep, UowDep
+from servicekit.routing import api_router
 
-router = APIRouter(prefix="/v1/applications", tags=["applications"])
+router = api_router(prefix="/v1/applications", tags=["applications"])
 
 _Responses = dict[int | str, dict[str, Any]]
 _CONFLICT: _Responses = {

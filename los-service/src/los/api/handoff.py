@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from los.api.deps import HandoffReader, LosSettingsDep
 from los.api.schemas import HandoffItemOut, ReconciliationOut
 from los.service.handoff import HandoffItem, reconcile_handoff
 from servicekit.deps import ClockDep, UowDep
+from servicekit.routing import api_router
 
-router = APIRouter(prefix="/v1/handoff", tags=["handoff"])
+router = api_router(prefix="/v1/handoff", tags=["handoff"])
 
 
 def _item(i: HandoffItem) -> HandoffItemOut:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from los.api.deps import AnyRole, CatalogDep
 from los.api.schemas import ProductFeeOut, ProductList, ProductOut
 from los.domain.products import Product
+from servicekit.routing import api_router
 
-router = APIRouter(prefix="/v1/products", tags=["products"])
+router = api_router(prefix="/v1/products", tags=["products"])
 
 
 def product_out(p: Product) -> ProductOut:

@@ -17,6 +17,7 @@ from servicekit.auth import issue_token, require_roles
 from servicekit.deps import UowDep
 from servicekit.errors import ProblemError
 from servicekit.outbox import utcnow
+from servicekit.routing import api_router
 from servicekit.settings import DEVELOPMENT_SECRET, ServiceSettings
 from servicekit.types import ExactDecimal, UTCDateTime
 
@@ -40,7 +41,7 @@ class Nope(Exception):
 
 
 def _router() -> APIRouter:
-    router = APIRouter()
+    router = api_router()
 
     @router.post("/v1/probes", status_code=201)
     async def create_probe(
@@ -108,6 +109,15 @@ async def _count(client: httpx.AsyncClient) -> int:
 async def test_money_round_trips_exactly_with_twenty_digits(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/probes", json={"label": "x", "amount": TWENTY_DIGITS}, headers=_auth()
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["amount"] == TWENTY_DIGITS
+
+
+async def test_money_sent_as_a_json_number_keeps_every_digit(client: httpx.AsyncClient) -> None:
+    body = b'{"label": "n", "amount": 12345678901234567.891}'
+    response = await client.post(
+        "/v1/probes", content=body, headers={**_auth(), "content-type": "application/json"}
     )
     assert response.status_code == 201, response.text
     assert response.json()["amount"] == TWENTY_DIGITS
