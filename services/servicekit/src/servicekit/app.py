@@ -18,6 +18,7 @@ from servicekit.health import Check, health_router
 from servicekit.idempotency import IdempotencyMiddleware
 from servicekit.inbox import DeadLetterSink, Handler, InboxProcessor, KafkaInboxConsumer
 from servicekit.kafka import ensure_topics, make_consumer, make_producer
+from servicekit.logs import configure_logging
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.outbox import OutboxRelay, RelayLeaderLock
 from servicekit.settings import ServiceSettings
@@ -134,6 +135,7 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app: routes, problem+json errors, idempotency, metrics and worker lifecycle."""
     settings = runtime.settings
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
