@@ -223,3 +223,18 @@ async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
         'http_requests_total{method="GET",route="/health/live",service="probe",status="200"}'
         in metrics
     )
+
+
+async def test_worker_mode_serves_operations_only(database_url: str) -> None:
+    settings = ServiceSettings(
+        service_name="probe-worker", database_url=database_url, run_workers=False, serve_api=False
+    )
+    runtime = build_runtime(settings)
+    app = create_app(runtime, title="probe", version="0", description="probe", routers=[_router()])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert (await http.get("/health/live")).status_code == 200
+        assert (await http.get("/metrics")).status_code == 200
+        missing = await http.post("/v1/probes", json={"label": "a", "amount": "1"}, headers=_auth())
+        assert missing.status_code == 404
+    await runtime.engine.dispose()
