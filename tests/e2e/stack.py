@@ -36,11 +36,18 @@ class ServiceProc:
         """Base URL of the service."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    restarts: int = 0
+
+    def alive(self) -> bool:
+        """Whether the process is running."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, *, migrate: bool = True) -> None:
         """Migrate, then serve (API plus relay and consumer)."""
-        subprocess.run(
-            [str(BIN / self.name), "migrate"], env=self.env, check=True, capture_output=True
-        )
+        if migrate:
+            subprocess.run(
+                [str(BIN / self.name), "migrate"], env=self.env, check=True, capture_output=True
+            )
         handle = self.log.open("ab")
         self.proc = subprocess.Popen(
             [str(BIN / self.name), "serve"],
@@ -79,6 +86,7 @@ class Stack:
 
     backend: str
     workdir: Path
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     broker: TansuBroker = field(init=False)
     los: ServiceProc = field(init=False)
     lms: ServiceProc = field(init=False)
@@ -95,7 +103,7 @@ class Stack:
         return with_database(admin, db)
 
     def _env(self, prefix: str, port: int, database_url: str) -> dict[str, str]:
-        return {
+        env = {
             **os.environ,
             f"{prefix}PORT": str(port),
             f"{prefix}DATABASE_URL": database_url,
@@ -105,6 +113,8 @@ class Stack:
             f"{prefix}RELAY_POLL_INTERVAL_S": "0.2",
             f"{prefix}CONSUMER_BACKOFF_INITIAL_S": "0.05",
         }
+        env.update(self.extra_env.get(prefix.rstrip("_").lower(), {}))
+        return env
 
     def start(self) -> Stack:
         """Start the broker, create topics, start both services."""
@@ -146,6 +156,21 @@ class Stack:
             if admin:
                 asyncio.run(_pg_execute(admin, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         self._databases.clear()
+
+    def heal(self, env_overrides: dict[str, str] | None = None) -> int:
+        """Restart any service that died (a crash test's supervisor); returns how many."""
+        restarted = 0
+        for proc in (self.los, self.lms):
+            if not proc.alive():
+                if env_overrides is not None:
+                    proc.env.update(env_overrides)
+                proc.restarts += 1
+                restarted += 1
+                try:
+                    proc.start(migrate=False)
+                except RuntimeError:
+                    continue  # died again while starting; the next heal restarts it
+        return restarted
 
     def logs(self) -> str:
         """Both services' logs, for a failing test's report."""

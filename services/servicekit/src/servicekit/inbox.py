@@ -27,6 +27,7 @@ from lending_schemas import (
 from servicekit import metrics
 from servicekit.context import set_correlation_id, set_traceparent
 from servicekit.db import UnitOfWork, UnitOfWorkFactory, is_transient_db_error
+from servicekit.faults import CONSUMER_AFTER_COMMIT, crash_point
 from servicekit.outbox import utcnow
 from servicekit.tables import DEAD_LETTERS, INBOX
 
@@ -317,6 +318,7 @@ class KafkaInboxConsumer:
                         await self.processor.process(message, stop)
                         last = record.offset
                     if last is not None:
+                        crash_point(CONSUMER_AFTER_COMMIT)
                         await consumer.commit({tp: OffsetAndMetadata(last + 1, "")})
                 if batches:
                     await self._update_lag(consumer)

@@ -18,6 +18,7 @@ from lending_schemas import CloudEvent, EventModel, make_event, to_kafka, topic_
 from servicekit import metrics
 from servicekit.context import get_correlation_id, get_traceparent
 from servicekit.db import OUTBOX_WRITTEN, is_transient_db_error
+from servicekit.faults import RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, crash_point
 from servicekit.tables import OUTBOX
 
 logger = logging.getLogger("servicekit.outbox")
@@ -199,6 +200,7 @@ class OutboxRelay:
             await session.rollback()
         if not rows:
             return 0
+        crash_point(RELAY_BEFORE_PUBLISH)
         futures = []
         for row in rows:
             headers = [(str(k), str(v).encode()) for k, v in row.headers]
@@ -208,6 +210,7 @@ class OutboxRelay:
                 )
             )
         await asyncio.gather(*futures)
+        crash_point(RELAY_AFTER_PUBLISH)
         ids = [row.id for row in rows]
         async with self._session_factory() as session:
             await session.execute(
