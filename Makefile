@@ -19,9 +19,11 @@ INTEGRATION_TESTS := services/servicekit/tests/integration los-service/tests/int
 	lms-service/tests/integration
 CONTRACT_TESTS := tests/contract
 E2E_TESTS := tests/e2e
+CRASH_TESTS := tests/crash
+CRASH_ROUNDS ?= 10
 SOURCES := shared-schemas/src services/loanmath/src services/servicekit/src los-service/src lms-service/src
 
-.PHONY: help install run test test-unit test-integration test-contract test-e2e check-ci \
+.PHONY: help install run test test-unit test-integration test-contract test-e2e test-crash check-ci \
 	lint format typecheck contract-check migrate token demo bench clean
 
 help:
@@ -66,6 +68,7 @@ asyncio.run(asyncpg.connect(_asyncpg_dsn(os.environ["LENDING_TEST_POSTGRES_URL"]
 	fi
 
 test: $(STAMP) check-ci contract-check test-unit test-contract test-integration test-e2e
+	$(PYTEST) $(PYTEST_FLAGS) $(CRASH_TESTS)
 
 test-unit: $(STAMP)
 	$(PYTEST) $(PYTEST_FLAGS) $(UNIT_TESTS)
@@ -78,6 +81,10 @@ test-contract: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(PYTEST) $(PYTEST_FLAGS) $(E2E_TESTS)
+
+# kill -9 at the relay and consumer crash points over many rounds (make test runs 2 rounds).
+test-crash: $(STAMP)
+	LENDING_CRASH_ROUNDS=$(CRASH_ROUNDS) $(PYTEST) $(PYTEST_FLAGS) $(CRASH_TESTS)
 
 contract-check: $(STAMP)
 	$(PY) -m lending_schemas.compat

@@ -1,12 +1,12 @@
 """kill -9 at the delivery guarantees' weakest moments, over many rounds, then count.
 
 Each case runs the real platform (broker, LOS, LMS as processes) with one process told to
-SIGKILL itself at a named point with probability 0.5 per pass; a supervisor loop restarts it.
+SIGKILL itself at a named point with probability LENDING_CRASH_PROBABILITY (0.3) per pass; a supervisor loop restarts it.
 After the rounds the crash switch is turned off, everything settles, and the databases are
 counted: every disbursed loan booked exactly once, every LoanBooked recorded exactly once,
 per-loan event sequences without gaps, the ledger balanced.
 
-Rounds per case: LENDING_CRASH_ROUNDS (default 3; `make test-crash` raises it).
+Rounds per case: LENDING_CRASH_ROUNDS (default 2, as in `make test`; `make test-crash` runs 10).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from tests.e2e.journey import APPLICANT, Tokens
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.e2e
-ROUNDS = int(os.environ.get("LENDING_CRASH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("LENDING_CRASH_ROUNDS", "2"))
+PROBABILITY = os.environ.get("LENDING_CRASH_PROBABILITY", "0.3")
 LOANS_PER_ROUND = 4
 REPORT = Path(os.environ.get("LENDING_CRASH_REPORT", "var/crash-report.jsonl"))
 
@@ -69,7 +70,7 @@ class Driver:
     ) -> dict[str, Any]:
         key = uuid.uuid4().hex
         restarts_before = self._restarts()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             self.stack.heal()
             try:
@@ -197,7 +198,7 @@ def test_nothing_lost_or_doubled_under_kill_9(
     seed = int(os.environ.get("LENDING_CRASH_SEED", "7"))
     crash_env = {
         "LENDING_CRASH_POINT": point,
-        "LENDING_CRASH_PROBABILITY": "0.5",
+        "LENDING_CRASH_PROBABILITY": PROBABILITY,
         "LENDING_CRASH_SEED": str(seed),
     }
     stack = Stack(backend, tmp_path, extra_env={service: crash_env}).start()
@@ -260,7 +261,7 @@ def test_nothing_lost_or_doubled_under_kill_9(
                         "backend": backend,
                         "service": service,
                         "point": point,
-                        "rounds": ROUNDS,
+                        "rounds": ROUNDS, "probability": PROBABILITY,
                         "loans": expected,
                         "kills": crashed,
                         "lost": expected - len(lms_loans),
