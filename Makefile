@@ -16,7 +16,7 @@ PYTEST_FLAGS ?= -q
 UNIT_TESTS := services/loanmath/tests shared-schemas/tests services/servicekit/tests/unit \
 	los-service/tests/unit lms-service/tests/unit
 INTEGRATION_TESTS := services/servicekit/tests/integration los-service/tests/integration \
-	lms-service/tests/integration
+	lms-service/tests/integration tests/security
 CONTRACT_TESTS := tests/contract
 E2E_TESTS := tests/e2e
 CRASH_TESTS := tests/crash

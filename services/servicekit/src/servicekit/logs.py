@@ -76,8 +76,11 @@ def configure_logging(service: str, level: str = "INFO", json_lines: bool = True
     """Install one stderr handler for the whole process."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service) if json_lines else TextFormatter(service))
+    handler.lending_platform = True  # type: ignore[attr-defined]
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace only a handler installed here before, so test runners keep their own.
+    root.handlers[:] = [h for h in root.handlers if not getattr(h, "lending_platform", False)]
+    root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "kafka", "uvicorn.access"):
+    for noisy in ("aiokafka", "kafka", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
