@@ -20,6 +20,7 @@ def test_values_are_stable() -> None:
         "ACT/360",
         "ACT/365F",
         "ACT/ACT ISDA",
+        "30/360 US",
     ]
 
 

@@ -42,6 +42,8 @@ MAX_TERM = {
     Frequency.QUARTERLY: 120,
     Frequency.SEMI_ANNUAL: 60,
     Frequency.ANNUAL: 30,
+    Frequency.DAILY: 1095,
+    Frequency.WHOLE_TERM: 1,
 }
 # Nominal period length in days; the first period is drawn between half and 1.5 of it.
 PERIOD_DAYS = {
@@ -51,6 +53,8 @@ PERIOD_DAYS = {
     Frequency.QUARTERLY: 91,
     Frequency.SEMI_ANNUAL: 182,
     Frequency.ANNUAL: 365,
+    Frequency.DAILY: 1,
+    Frequency.WHOLE_TERM: 365,
 }
 
 
@@ -64,8 +68,11 @@ def schedule_terms(
     minor_units = get_currency(currency).minor_units
     frequency = draw(st.sampled_from(list(Frequency)))
     rate = Decimal(draw(st.integers(min_value=0, max_value=36_000))).scaleb(-5)
+    method = draw(st.sampled_from(methods))
     max_term = MAX_TERM[frequency]
-    if rate:
+    if method is AmortizationMethod.BULLET:
+        max_term = 1
+    if rate and frequency is not Frequency.WHOLE_TERM:
         max_term = min(max_term, int(MAX_RATE_YEARS * periods_per_year(frequency) / rate))
     term = draw(st.integers(min_value=1, max_value=max_term))
     # At least 500 major units per installment, up to 10 million in total per installment.
@@ -74,7 +81,7 @@ def schedule_terms(
     principal = Decimal(major) + Decimal(extra_minor).scaleb(-minor_units)
     disbursement = draw(st.dates(min_value=date(2000, 1, 1), max_value=date(2060, 12, 31)))
     period = PERIOD_DAYS[frequency]
-    gap = draw(st.integers(min_value=period // 2, max_value=period * 3 // 2))
+    gap = draw(st.integers(min_value=max(period // 2, 1), max_value=period * 3 // 2))
     first_due = disbursement + timedelta(days=gap)
     return ScheduleTerms(
         principal=principal,
@@ -84,7 +91,7 @@ def schedule_terms(
         disbursement_date=disbursement,
         first_due_date=first_due,
         frequency=frequency,
-        method=draw(st.sampled_from(methods)),
+        method=method,
         day_count=draw(st.sampled_from(list(DayCount))),
         interest_basis=draw(st.sampled_from(bases)),
         rounding_mode=draw(st.sampled_from(list(RoundingMode))),

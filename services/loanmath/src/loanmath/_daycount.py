@@ -21,6 +21,7 @@ class DayCount(StrEnum):
     ACT_360 = "ACT/360"
     ACT_365F = "ACT/365F"
     ACT_ACT_ISDA = "ACT/ACT ISDA"
+    THIRTY_360_US = "30/360 US"
 
 
 def _thirty_360(start: date, end: date) -> Fraction:
@@ -31,6 +32,31 @@ def _thirty_360(start: date, end: date) -> Fraction:
     """
     d1 = min(start.day, 30)
     d2 = 30 if end.day == 31 and d1 == 30 else end.day
+    days = 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
+    return Fraction(days, 360)
+
+
+def _is_last_of_february(day: date) -> bool:
+    """Tell whether a date is 28 Feb in a common year or 29 Feb in a leap year."""
+    return day.month == 2 and day.day == calendar.monthrange(day.year, 2)[1]
+
+
+def _thirty_360_us(start: date, end: date) -> Fraction:
+    """30/360 US (SIA, "30/360 US" with the end-of-month rule), as US mortgage servicers use it.
+
+    Applied in this order: if both dates are the last day of February, D2 becomes 30; if D1 is
+    the last day of February, D1 becomes 30; if D2 is 31 and D1 is 30 or 31, D2 becomes 30;
+    if D1 is 31, D1 becomes 30. So 28 Feb -> 31 Mar counts 30 days where Bond Basis counts 33.
+    """
+    d1, d2 = start.day, end.day
+    start_feb_end = _is_last_of_february(start)
+    if start_feb_end and _is_last_of_february(end):
+        d2 = 30
+    if start_feb_end:
+        d1 = 30
+    if d2 == 31 and d1 >= 30:
+        d2 = 30
+    d1 = min(d1, 30)
     days = 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
     return Fraction(days, 360)
 
@@ -72,6 +98,7 @@ _DAY_COUNTS: dict[DayCount, Callable[[date, date], Fraction]] = {
     DayCount.ACT_360: _act_360,
     DayCount.ACT_365F: _act_365f,
     DayCount.ACT_ACT_ISDA: _act_act_isda,
+    DayCount.THIRTY_360_US: _thirty_360_us,
 }
 
 
