@@ -16,7 +16,13 @@ from servicekit.db import UnitOfWorkFactory, create_engine
 from servicekit.errors import install_error_handlers
 from servicekit.health import Check, health_router
 from servicekit.idempotency import IdempotencyMiddleware
-from servicekit.inbox import DeadLetterSink, Handler, InboxProcessor, KafkaInboxConsumer
+from servicekit.inbox import (
+    BatchHandler,
+    DeadLetterSink,
+    Handler,
+    InboxProcessor,
+    KafkaInboxConsumer,
+)
 from servicekit.kafka import ensure_topics, make_consumer, make_producer
 from servicekit.logs import configure_logging
 from servicekit.middleware import RequestContextMiddleware
@@ -36,6 +42,7 @@ class ConsumerSpec:
     topics: Sequence[str]
     handlers: Mapping[str, Handler]
     permanent_errors: tuple[type[Exception], ...] = ()
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,6 +115,7 @@ def _build_consumer(
         spec.handlers,
         dead_letter=sink,
         permanent_errors=spec.permanent_errors,
+        batch_handlers=spec.batch_handlers,
         max_attempts=settings.consumer_max_attempts,
         backoff_initial_s=settings.consumer_backoff_initial_s,
         backoff_max_s=settings.consumer_backoff_max_s,

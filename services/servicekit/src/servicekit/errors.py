@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.context import get_correlation_id
@@ -145,6 +146,15 @@ def install_error_handlers(
             )
 
         app.add_exception_handler(error_class, _domain)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
+        return problem_response(
+            409,
+            "concurrent_update",
+            "Someone else changed this resource at the same time; read it again and retry.",
+            instance=request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -34,6 +34,8 @@ from servicekit.tables import DEAD_LETTERS, INBOX
 logger = logging.getLogger("servicekit.inbox")
 
 Handler = Callable[[AsyncSession, Any, CloudEvent], Awaitable[None]]
+# Applies several events of one type in the caller's transaction (a fetched batch).
+BatchHandler = Callable[[AsyncSession, Sequence[tuple[Any, CloudEvent]]], Awaitable[None]]
 
 
 class PermanentError(Exception):
@@ -82,6 +84,7 @@ class InboxProcessor:
         *,
         dead_letter: Callable[[Message, str, str, int], Awaitable[None]],
         permanent_errors: tuple[type[Exception], ...] = (),
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
         max_attempts: int = 5,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
@@ -89,6 +92,7 @@ class InboxProcessor:
         self.service = service
         self.uow_factory = uow_factory
         self.handlers = dict(handlers)
+        self.batch_handlers = dict(batch_handlers or {})
         self.dead_letter = dead_letter
         self.permanent_errors: tuple[type[Exception], ...] = (
             ContractError,
@@ -147,6 +151,90 @@ class InboxProcessor:
             self.stats.last_message_at = utcnow()
             metrics.EVENTS_CONSUMED.labels(self.service, message.topic, event_type, outcome).inc()
             return outcome
+
+    async def process_batch(
+        self, messages: Sequence[Message], stop: asyncio.Event | None = None
+    ) -> list[str]:
+        """Apply records in one transaction; if anything in it fails, fall back to one by one.
+
+        A fetched batch usually applies cleanly, and one commit for it instead of one per
+        record is where the throughput is. Any failure (a poison record, a business rule, the
+        database) rolls the whole batch back and `process` then handles each record with its
+        own retries and dead-lettering, so the outcome per record is the same either way.
+        """
+        if len(messages) <= 1:
+            return [await self.process(m, stop) for m in messages]
+        try:
+            outcomes = await self._apply_batch(messages)
+        except Exception as exc:
+            logger.info("batch of %d fell back to one by one: %s", len(messages), exc)
+            return [await self.process(m, stop) for m in messages]
+        now = utcnow()
+        for message, (event_type, outcome) in zip(messages, outcomes, strict=True):
+            self.stats.last_message_at = now
+            metrics.EVENTS_CONSUMED.labels(self.service, message.topic, event_type, outcome).inc()
+        return [outcome for _, outcome in outcomes]
+
+    async def _apply_batch(self, messages: Sequence[Message]) -> list[tuple[str, str]]:
+        parsed = []
+        for message in messages:
+            envelope = from_kafka(message.value, message.headers)
+            model = parse_event(envelope)
+            handler = self.handlers.get(type(model).event_type)
+            if handler is None:
+                raise PermanentError("no_handler", f"no handler for {envelope.type}")
+            parsed.append((message, envelope, model, handler))
+        outcomes: list[tuple[str, str]] = []
+        processed = duplicates = 0
+        async with self.uow_factory() as uow:
+            ids = [envelope.id for _, envelope, _, _ in parsed]
+            seen = set(
+                (
+                    await uow.session.execute(
+                        select(INBOX.c.event_id).where(INBOX.c.event_id.in_(ids))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            rows = []
+            fresh = []
+            for item in parsed:
+                envelope = item[1]
+                if envelope.id in seen:
+                    duplicates += 1
+                    outcomes.append((envelope.type, "duplicate"))
+                    continue
+                seen.add(envelope.id)
+                fresh.append(item)
+                outcomes.append((envelope.type, "processed"))
+            types = {type(model).event_type for _, _, model, _ in fresh}
+            batch_handler = self.batch_handlers.get(types.pop()) if len(types) == 1 else None
+            if batch_handler is not None:
+                await batch_handler(uow.session, [(model, env) for _, env, model, _ in fresh])
+            for message, envelope, model, handler in fresh:
+                if batch_handler is None:
+                    set_correlation_id(envelope.correlationid)
+                    set_traceparent(envelope.traceparent)
+                    await handler(uow.session, model, envelope)
+                rows.append(
+                    {
+                        "event_id": envelope.id,
+                        "event_type": envelope.type,
+                        "topic": message.topic,
+                        "partition": message.partition,
+                        "offset": message.offset,
+                        "subject": envelope.subject,
+                        "processed_at": utcnow(),
+                    }
+                )
+                processed += 1
+            if rows:
+                await uow.session.execute(insert(INBOX), rows)
+            await uow.commit()
+        self.stats.processed += processed
+        self.stats.duplicates += duplicates
+        return outcomes
 
     async def _apply(
         self, message: Message, envelope: CloudEvent, model: EventModel, handler: Handler
@@ -303,11 +391,10 @@ class KafkaInboxConsumer:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200)
                 for tp, records in batches.items():
-                    last = None
-                    for record in records:
-                        if stop.is_set():
-                            break
-                        message = Message(
+                    if stop.is_set():
+                        break
+                    messages = [
+                        Message(
                             record.topic,
                             record.partition,
                             record.offset,
@@ -315,8 +402,10 @@ class KafkaInboxConsumer:
                             record.value,
                             list(record.headers or ()),
                         )
-                        await self.processor.process(message, stop)
-                        last = record.offset
+                        for record in records
+                    ]
+                    await self.processor.process_batch(messages, stop)
+                    last = messages[-1].offset if messages else None
                     if last is not None:
                         crash_point(CONSUMER_AFTER_COMMIT)
                         await consumer.commit({tp: OffsetAndMetadata(last + 1, "")})

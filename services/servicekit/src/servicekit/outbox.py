@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -44,37 +44,72 @@ async def stage_event(
     The event is checked against its contract first, so an invalid event can
     never be published. The per-aggregate sequence continues from the last one.
     """
-    last = await session.scalar(
-        select(func.max(OUTBOX.c.sequence)).where(OUTBOX.c.aggregate_id == subject)
-    )
-    sequence = int(last or 0) + 1
-    event = make_event(
-        payload,
+    staged = await stage_events(
+        session,
+        [(payload, subject)],
         source=source,
-        subject=subject,
-        sequence=sequence,
-        time=now or utcnow(),
-        correlation_id=correlation_id or get_correlation_id(),
-        traceparent=traceparent or get_traceparent(),
+        correlation_id=correlation_id,
+        traceparent=traceparent,
+        now=now,
     )
-    major = int(type(payload).version.split(".")[0])
-    topic = topic_for_event(type(payload).event_type, major)
-    record = to_kafka(event)
-    await session.execute(
-        insert(OUTBOX).values(
-            event_id=event.id,
-            topic=topic.name,
-            event_type=event.type,
-            aggregate_id=subject,
+    return staged[0]
+
+
+async def stage_events(
+    session: AsyncSession,
+    items: Sequence[tuple[EventModel, str]],
+    *,
+    source: str,
+    correlation_id: str | None = None,
+    traceparent: str | None = None,
+    now: datetime | None = None,
+) -> list[CloudEvent]:
+    """Stage several (payload, subject) events with one sequence query and one insert."""
+    if not items:
+        return []
+    subjects = sorted({subject for _, subject in items})
+    result = await session.execute(
+        select(OUTBOX.c.aggregate_id, func.max(OUTBOX.c.sequence))
+        .where(OUTBOX.c.aggregate_id.in_(subjects))
+        .group_by(OUTBOX.c.aggregate_id)
+    )
+    last: dict[str, int] = {str(row[0]): int(row[1]) for row in result.all()}
+    at = now or utcnow()
+    correlation_id = correlation_id or get_correlation_id()
+    traceparent = traceparent or get_traceparent()
+    events: list[CloudEvent] = []
+    rows: list[dict[str, Any]] = []
+    for payload, subject in items:
+        sequence = int(last.get(subject) or 0) + 1
+        last[subject] = sequence
+        event = make_event(
+            payload,
+            source=source,
+            subject=subject,
             sequence=sequence,
-            key=record.key.decode(),
-            headers=[[k, v.decode()] for k, v in record.headers],
-            payload=record.value.decode(),
-            created_at=event.time,
+            time=at,
+            correlation_id=correlation_id,
+            traceparent=traceparent,
         )
-    )
+        major = int(type(payload).version.split(".")[0])
+        record = to_kafka(event)
+        rows.append(
+            {
+                "event_id": event.id,
+                "topic": topic_for_event(type(payload).event_type, major).name,
+                "event_type": event.type,
+                "aggregate_id": subject,
+                "sequence": sequence,
+                "key": record.key.decode(),
+                "headers": [[k, v.decode()] for k, v in record.headers],
+                "payload": record.value.decode(),
+                "created_at": event.time,
+            }
+        )
+        events.append(event)
+    await session.execute(insert(OUTBOX), rows)
     session.info[OUTBOX_WRITTEN] = True
-    return event
+    return events
 
 
 class Publisher(Protocol):

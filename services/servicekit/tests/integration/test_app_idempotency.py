@@ -64,6 +64,12 @@ def _router() -> APIRouter:
     async def boom() -> None:
         raise Nope("the rule says no")
 
+    @router.get("/v1/stale")
+    async def stale() -> None:
+        from sqlalchemy.orm.exc import StaleDataError
+
+        raise StaleDataError("version mismatch")
+
     @router.get("/v1/conflict")
     async def conflict() -> None:
         raise ProblemError(409, "illegal_transition", "cannot go from a to b")
@@ -204,6 +210,8 @@ async def test_bad_key_wrong_role_and_problem_shapes(client: httpx.AsyncClient) 
     assert (domain.status_code, domain.json()["code"]) == (422, "nope_rule")
     conflict = await client.get("/v1/conflict")
     assert (conflict.status_code, conflict.json()["code"]) == (409, "illegal_transition")
+    stale = await client.get("/v1/stale")
+    assert (stale.status_code, stale.json()["code"]) == (409, "concurrent_update")
     missing = await client.get("/v1/nowhere")
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
     assert missing.headers["x-correlation-id"]

@@ -306,3 +306,31 @@ async def test_handler_effect_and_outbox_commit_together(uow_factory: UnitOfWork
         assert await uow.session.scalar(select(func.count()).select_from(OUTBOX)) == 0
         assert await uow.session.scalar(select(func.count()).select_from(INBOX)) == 0
         assert await uow.session.scalar(select(func.count()).select_from(DEAD_LETTERS)) == 0
+
+
+async def test_batch_applies_in_one_transaction_with_the_same_outcomes(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    handler, dlq = Recorder(), DeadLetters()
+    processor = _processor(uow_factory, handler, dlq)
+    first = _message("B1", offset=0)
+    assert await processor.process(first) == "processed"
+    batch = [first, _message("B2", offset=1), _message("B3", offset=2)]
+    batch.append(batch[1])  # the same event twice in one fetch
+    outcomes = await processor.process_batch(batch)
+    assert outcomes == ["duplicate", "processed", "processed", "duplicate"]
+    assert handler.calls == ["B1", "B2", "B3"]
+    assert await _count(uow_factory, "inbox") == 3
+
+
+async def test_batch_with_poison_falls_back_to_one_by_one(uow_factory: UnitOfWorkFactory) -> None:
+    handler, dlq = Recorder(), DeadLetters()
+    processor = _processor(uow_factory, handler, dlq)
+    poison = _with_body(_message("P1", offset=1), currency="EURO")
+    outcomes = await processor.process_batch(
+        [_message("G1", offset=0), poison, _message("G2", offset=2)]
+    )
+    assert outcomes == ["processed", "dead_lettered", "processed"]
+    assert handler.calls == ["G1", "G2"]  # parsing refused the batch before any handler ran
+    assert await _count(uow_factory, "probe") == 2
+    assert [item[:2] for item in dlq.items] == [(1, "contract_violation")]
