@@ -40,8 +40,13 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def settings(database_url: str) -> LosSettings:
-    return LosSettings(database_url=database_url, run_workers=False, environment="test")
+def settings(database_url: str, tmp_path: Any) -> LosSettings:
+    return LosSettings(
+        database_url=database_url,
+        run_workers=False,
+        environment="test",
+        document_dir=tmp_path / "documents",
+    )
 
 
 @pytest.fixture

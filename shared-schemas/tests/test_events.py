@@ -21,6 +21,13 @@ from lending_schemas.events import (
     registered_models,
 )
 from lending_schemas.v1 import LoanBookedV1, LoanDisbursedV1
+from lending_schemas.v1.application_events import ApplicationDecidedV1, ApplicationSubmittedV1
+from lending_schemas.v1.loan_servicing import (
+    LoanPaidOffV1,
+    LoanScheduleChangedV1,
+    RepaymentReceivedV1,
+    RepaymentReversedV1,
+)
 
 
 class LoanDisbursedV1_1(LoanDisbursedV1):
@@ -40,8 +47,23 @@ def test_registry_contents():
     assert dict(EVENT_MODELS) == {
         ("LoanDisbursed", 1): LoanDisbursedV1,
         ("LoanBooked", 1): LoanBookedV1,
+        ("ApplicationSubmitted", 1): ApplicationSubmittedV1,
+        ("ApplicationDecided", 1): ApplicationDecidedV1,
+        ("RepaymentReceived", 1): RepaymentReceivedV1,
+        ("RepaymentReversed", 1): RepaymentReversedV1,
+        ("LoanPaidOff", 1): LoanPaidOffV1,
+        ("LoanScheduleChanged", 1): LoanScheduleChangedV1,
     }
-    assert registered_models() == (LoanBookedV1, LoanDisbursedV1)
+    assert registered_models() == (
+        ApplicationDecidedV1,
+        ApplicationSubmittedV1,
+        LoanBookedV1,
+        LoanDisbursedV1,
+        LoanPaidOffV1,
+        LoanScheduleChangedV1,
+        RepaymentReceivedV1,
+        RepaymentReversedV1,
+    )
     assert model_for("LoanDisbursed", 1) is LoanDisbursedV1
     with pytest.raises(TypeError):
         EVENT_MODELS[("X", 1)] = LoanBookedV1  # type: ignore[index]
@@ -64,7 +86,7 @@ def test_parse_ce_type():
 def test_make_event_fields(disbursed):
     event = make_event(disbursed, source="/los", subject=disbursed.loan_id, sequence=3)
     assert event.type == "lending.LoanDisbursed.v1"
-    assert event.dataschema == "urn:lending:schema:LoanDisbursed:1.0"
+    assert event.dataschema == "urn:lending:schema:LoanDisbursed:1.1"
     assert event.specversion == "1.0"
     assert event.datacontenttype == "application/json"
     assert event.subject == "LN-2024-000123"
@@ -217,3 +239,14 @@ def test_fixed_time_and_ids_are_used(disbursed):
         "t-1",
     )
     assert isinstance(event, CloudEvent)
+
+
+def test_subject_follows_the_models_subject_field():
+    """Application events are keyed by application id, loan events by loan id."""
+    from lending_schemas.examples import example_application_decided_v1
+
+    decided = example_application_decided_v1()
+    event = make_event(decided, source="/los", subject=decided.application_id, sequence=1)
+    assert event.subject == "APP-2024-004567"
+    with pytest.raises(ContractViolationError, match="application_id"):
+        make_event(decided, source="/los", subject="LN-1", sequence=1)

@@ -27,11 +27,11 @@ def _data(**changes):
 
 def test_metadata():
     assert LoanDisbursedV1.event_type == "LoanDisbursed"
-    assert LoanDisbursedV1.version == "1.0"
-    assert LoanDisbursedV1.dataschema() == "urn:lending:schema:LoanDisbursed:1.0"
+    assert LoanDisbursedV1.version == "1.1"
+    assert LoanDisbursedV1.dataschema() == "urn:lending:schema:LoanDisbursed:1.1"
     assert LoanDisbursedV1.ce_type() == "lending.LoanDisbursed.v1"
     assert LoanDisbursedV1.major() == 1
-    assert LoanDisbursedV1.minor() == 0
+    assert LoanDisbursedV1.minor() == 1
     assert LoanBookedV1.dataschema() == "urn:lending:schema:LoanBooked:1.0"
 
 
@@ -162,11 +162,11 @@ def test_rfc3339_helpers():
         ({"allocation_order": ["fees", "interest", "principal"]}, "allocation_order"),
         ({"allocation_order": ["fees", "fees", "interest", "principal"]}, "allocation_order"),
         ({"allocation_order": ["penalties", "fees", "interest", "capital"]}, "allocation_order"),
-        ({"day_count": "30E/360"}, "day_count"),
+        ({"day_count": "30/365"}, "day_count"),
         ({"interest_basis": "simple"}, "interest_basis"),
-        ({"amortization": "bullet"}, "amortization"),
-        ({"frequency": "weekly"}, "frequency"),
-        ({"rounding_mode": "half_up"}, "rounding_mode"),
+        ({"amortization": "balloon"}, "amortization"),
+        ({"frequency": "fortnightly"}, "frequency"),
+        ({"rounding_mode": "bankers"}, "rounding_mode"),
         ({"loan_id": ""}, "loan_id"),
     ],
 )

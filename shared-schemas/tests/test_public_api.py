@@ -7,6 +7,7 @@ import lending_schemas
 
 EXPECTED_ALL = {
     "EVENT_MODELS",
+    "AllocationSummaryV1",
     "TOPICS",
     "CloudEvent",
     "ContractError",
@@ -20,8 +21,13 @@ EXPECTED_ALL = {
     "KafkaRecord",
     "LoanBookedV1",
     "LoanDisbursedV1",
+    "LoanPaidOffV1",
+    "LoanScheduleChangedV1",
+    "OutstandingV1",
     "PenaltyTermsV1",
     "PromisedTermsV1",
+    "RepaymentReceivedV1",
+    "RepaymentReversedV1",
     "ScheduleSummaryV1",
     "Topic",
     "UnknownEventTypeError",

@@ -58,6 +58,10 @@ def test_all_topic_names():
         "lending.loan-disbursed.v1.dlt",
         "lending.loan-booked.v1",
         "lending.loan-booked.v1.dlt",
+        "lending.application-events.v1",
+        "lending.application-events.v1.dlt",
+        "lending.loan-servicing.v1",
+        "lending.loan-servicing.v1.dlt",
     ]
     assert len(set(all_topic_names())) == len(all_topic_names())
 

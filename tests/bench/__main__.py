@@ -1,6 +1,7 @@
 """`make bench`: benchmarks, each beside a baseline measured in the same run, medians of repeats.
 
-Results go to <out>/results.json (machine-readable) and are printed as a table.
+Results go to <out>/results.json (machine-readable) and are printed as a table. The
+booking benchmark needs PostgreSQL: LENDING_TEST_POSTGRES_URL, or the local default.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    results = [bench_schedule_360(args.repeats)]
+    from tests.bench.booking import bench_booking
+
+    results = [bench_schedule_360(args.repeats), bench_booking(max(3, args.repeats // 5))]
     args.out.mkdir(parents=True, exist_ok=True)
     document = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

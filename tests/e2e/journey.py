@@ -83,7 +83,8 @@ def run_journey(
     applicant = _ok(
         los.post(
             "/v1/applicants",
-            json={**APPLICANT, "national_id": f"{uuid.uuid4().int % 10**9:09d}"},
+            # A GB National Insurance number (the applicant's address is in GB).
+            json={**APPLICANT, "national_id": f"AB{uuid.uuid4().int % 10**6:06d}C"},
             headers=_h(tokens.agent),
         ),
         201,

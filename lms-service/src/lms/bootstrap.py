@@ -8,9 +8,12 @@ from fastapi import FastAPI
 
 from lms import __version__
 from lms.api.errors import DOMAIN_ERRORS
+from lms.api.ledger import router as ledger_router
 from lms.api.loans import router as loans_router
+from lms.api.servicing import router as servicing_router
+from lms.api.statements import router as statements_router
 from lms.settings import LmsSettings
-from lms.workers.consumers import handle_loan_disbursed
+from lms.workers.consumers import handle_loan_disbursed, handle_loan_disbursed_batch
 from servicekit.app import ConsumerSpec, build_runtime, create_app
 from servicekit.clock import Clock, SystemClock
 
@@ -24,6 +27,7 @@ def loan_disbursed_consumer(clock: Clock) -> ConsumerSpec:
         group_id="lms.loan-disbursed",
         topics=[LOAN_DISBURSED_TOPIC],
         handlers={"LoanDisbursed": partial(handle_loan_disbursed, clock=clock)},
+        batch_handlers={"LoanDisbursed": partial(handle_loan_disbursed_batch, clock=clock)},
     )
 
 
@@ -35,10 +39,18 @@ def build_app(settings: LmsSettings, clock: Clock | None = None) -> FastAPI:
         runtime,
         title="Loan management service",
         version=__version__,
-        description="Books disbursed loans, keeps their schedules and what is owed on them.",
-        routers=[loans_router],
+        description=(
+            "Books disbursed loans, keeps their schedules, takes repayments and keeps a "
+            "double-entry ledger."
+        ),
+        routers=[loans_router, servicing_router, ledger_router, statements_router],
         domain_errors=DOMAIN_ERRORS,
-        openapi_tags=[{"name": "loans", "description": "Booked loans and their schedules"}],
+        openapi_tags=[
+            {"name": "loans", "description": "Booked loans and their schedules"},
+            {"name": "servicing", "description": "Repayments, reversals, charges, payoff"},
+            {"name": "ledger", "description": "Trial balance and reconciliation"},
+            {"name": "reconciliation", "description": "Bank statement import and matching"},
+        ],
         clock=clock,
     )
 

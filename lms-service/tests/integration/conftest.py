@@ -66,7 +66,13 @@ def inbox(uow_factory, clock, dlt_producer):
     spec = loan_disbursed_consumer(clock)
     sink = DeadLetterSink(spec.name, uow_factory, dlt_producer)
     return InboxProcessor(
-        "lms", uow_factory, spec.handlers, dead_letter=sink, max_attempts=2, backoff_initial_s=0
+        "lms",
+        uow_factory,
+        spec.handlers,
+        dead_letter=sink,
+        batch_handlers=spec.batch_handlers,
+        max_attempts=2,
+        backoff_initial_s=0,
     )
 
 

@@ -273,3 +273,57 @@ async def test_twenty_digit_money_round_trips_exactly(inbox, uow_factory, disbur
     async with uow_factory() as uow:
         stored = await uow.session.scalar(select(LoanFeeRow.amount).where(LoanFeeRow.code == "X"))
     assert str(stored) == "98765432109876543.21"
+
+
+async def test_a_bullet_loan_books_one_installment(inbox, uow_factory, disbursed, to_message):
+    """10000.00 at 12% over 30 days, ACT/360, paid at maturity.
+
+    By hand: interest = 10000.00 x 0.12 x 30 / 360 = 100.00, so one installment of 10100.00.
+    """
+    event = disbursed(
+        loan_id="LN-BULLET",
+        amortization="bullet",
+        frequency="whole_term",
+        day_count="ACT/360",
+        interest_basis="day_count",
+        term=1,
+        first_due_date=date(2024, 5, 31),
+        promised=PromisedTermsV1(
+            installment_amount=Decimal("10100.00"),
+            total_repayable=Decimal("10100.00"),
+            total_interest=Decimal("100.00"),
+        ),
+    )
+    assert await inbox.process(to_message(event)) == "processed"
+    async with uow_factory() as uow:
+        loan = await uow.session.get(LoanRow, "LN-BULLET")
+        assert loan is not None
+        assert loan.schedule_matches_offer is True
+        rows = (
+            await uow.session.execute(
+                select(InstallmentRow.principal, InstallmentRow.interest, InstallmentRow.total)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (Decimal("10000.00"), Decimal("100.00"), Decimal("10100.00"))
+    ]
+
+
+async def test_a_fetched_batch_books_in_one_transaction(inbox, uow_factory, disbursed, to_message):
+    first = to_message(disbursed(loan_id="LN-BATCH-1"), event_id="evt-b1")
+    batch = [first, to_message(disbursed(loan_id="LN-BATCH-2")), first]
+    assert await inbox.process_batch(batch) == ["processed", "processed", "duplicate"]
+    assert await count(uow_factory, LoanRow) == 2
+    assert await count(uow_factory, InstallmentRow) == 24
+    assert await count(uow_factory, JournalEntryRow) == 2
+    assert len(await outbox_rows(uow_factory)) == 2
+
+
+async def test_a_batch_with_a_conflict_books_the_others_and_dead_letters_it(
+    inbox, uow_factory, disbursed, to_message
+):
+    assert await inbox.process(to_message(disbursed(loan_id="LN-C"))) == "processed"
+    conflicting = to_message(disbursed(loan_id="LN-C", party_ref="pty_other"))
+    outcomes = await inbox.process_batch([to_message(disbursed(loan_id="LN-D")), conflicting])
+    assert outcomes == ["processed", "dead_lettered"]
+    assert await count(uow_factory, LoanRow) == 2

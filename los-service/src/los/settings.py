@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -25,3 +26,18 @@ class LosSettings(ServiceSettings):
     catalog_path: Path | None = Field(
         default=None, description="Override for the product catalog shipped in the package."
     )
+    document_dir: Path = Field(
+        default=Path("var/los-documents"), description="Local directory of document content."
+    )
+    document_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1, description="Upload limit.")
+    # Request bodies (servicekit's limit) must fit a document plus the multipart envelope.
+    max_request_bytes: int = 6 * 1024 * 1024
+    kyc_provider: Literal["sandbox", "http"] = "sandbox"
+    kyc_url: str = "http://127.0.0.1:9101"
+    bureau_provider: Literal["sandbox", "http"] = "sandbox"
+    bureau_url: str = "http://127.0.0.1:9102"
+    provider_timeout_s: float = Field(default=5.0, gt=0)
+    provider_retries: int = Field(default=2, ge=0, le=5)
+    provider_backoff_s: float = Field(default=0.2, ge=0)
+    provider_breaker_threshold: int = Field(default=5, ge=1)
+    provider_breaker_reset_s: float = Field(default=30.0, gt=0)

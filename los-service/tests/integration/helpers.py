@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
-import uuid
+import itertools
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 
 AGENT_SUB = "agent-alice"
+_SEQ = itertools.count(1)
+
+
+def national_id(suffix: str = "07") -> str:
+    """A fresh, valid US SSN whose last two digits pick the sandbox outcome (07: clean)."""
+    n = next(_SEQ)
+    return f"{100 + n % 500:03d}-{10 + (n // 500) % 89:02d}-{(n * 37) % 100:02d}{suffix}"
+
+
+def birth_date() -> str:
+    """A distinct date of birth per applicant, so the fuzzy duplicate check stays quiet."""
+    return (date(1985, 6, 15) - timedelta(days=next(_SEQ) % 4000)).isoformat()
 
 
 def applicant_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "first_name": "Ada",
         "last_name": "Lovelace",
-        "date_of_birth": "1985-06-15",
-        "national_id": f"NI{uuid.uuid4().int % 10**9:09d}",
+        "date_of_birth": birth_date(),
+        "national_id": national_id(),
         "email": "ada@example.com",
         "phone": "+15551234567",
         "address": {

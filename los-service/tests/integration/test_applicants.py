@@ -11,7 +11,9 @@ pytestmark = pytest.mark.integration
 
 async def test_create_and_masking_by_role(client, auth):
     agent = auth("applicant_agent")
-    body = applicant_body(national_id="123-45-6789", phone="+15550006789")
+    body = applicant_body(
+        national_id="123-45-6789", phone="+15550006789", date_of_birth="1985-06-15"
+    )
     r = await client.post("/v1/applicants", json=body, headers=agent)
     assert r.status_code == 201, r.text
     created = r.json()
@@ -42,12 +44,12 @@ async def test_create_and_masking_by_role(client, auth):
 async def test_same_national_id_twice_is_a_conflict(client, auth):
     agent = auth("applicant_agent")
     first = await client.post(
-        "/v1/applicants", json=applicant_body(national_id="AB 123 456"), headers=agent
+        "/v1/applicants", json=applicant_body(national_id="123 45 6707"), headers=agent
     )
     assert first.status_code == 201
     # The same id written differently is still the same person.
     second = await client.post(
-        "/v1/applicants", json=applicant_body(national_id="ab-123456"), headers=agent
+        "/v1/applicants", json=applicant_body(national_id="123-45-6707"), headers=agent
     )
     assert second.status_code == 409
     problem = second.json()

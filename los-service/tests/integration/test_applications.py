@@ -93,7 +93,12 @@ async def test_decline_on_dti_with_reason_codes(client, auth):
     body = await _submit(client, agent, app_id)
     assert body["status"] == "declined"
     assert body["decision"]["outcome"] == "decline"
-    assert [r["code"] for r in body["decision"]["reasons"]] == ["DTI_HIGH", "SCORE_BORDERLINE"]
+    # Residual income 2000 - 1500 - installment is also below the product's 300.00 floor.
+    assert [r["code"] for r in body["decision"]["reasons"]] == [
+        "DTI_HIGH",
+        "AFFORDABILITY_FAIL",
+        "SCORE_BORDERLINE",
+    ]
     assert all(r["description"] for r in body["decision"]["reasons"])
     assert body["offer"] is None
 

@@ -108,6 +108,12 @@ async def test_loan_booked_fills_handoff_and_duplicates_change_nothing(client, a
     assert dead.calls == []
     async with app.state.uow_factory() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(INBOX)) == 2
+    trail = (await client.get(f"/v1/applications/{app_id}/audit", headers=auth("auditor"))).json()
+    booked = [i for i in trail["items"] if i["action"] == "loan_booked"]
+    assert len(booked) == 1  # the duplicate and the re-publish added nothing
+    assert booked[0]["actor"] == "lms"
+    assert booked[0]["after"]["schedule_matches_offer"] is True
+    assert trail["chain_valid"] is True
 
 
 async def test_schedule_mismatch_is_detected_by_the_los(client, auth, app, clock):
@@ -189,6 +195,10 @@ async def test_reconciliation_lists_unbooked_past_threshold(client, auth, clock)
     assert body["unbooked_count"] == 0
 
 
+# Submission also stages application events; these tests are about LoanDisbursed only.
+_DISBURSED = OUTBOX.c.event_type == "lending.LoanDisbursed.v1"
+
+
 @pytest.mark.parametrize("failure", ["after_staging", "invalid_payload"])
 async def test_disbursement_and_outbox_commit_together(client, auth, app, monkeypatch, failure):
     """If anything fails once the event is staged, neither the status nor the event persists."""
@@ -204,7 +214,10 @@ async def test_disbursement_and_outbox_commit_together(client, auth, app, monkey
 
         async def stage_then_fail(session, payload, **kwargs):
             await real_stage(session, payload, **kwargs)
-            assert await session.scalar(select(func.count()).select_from(OUTBOX)) == 1
+            assert (
+                await session.scalar(select(func.count()).select_from(OUTBOX).where(_DISBURSED))
+                == 1
+            )
             raise RuntimeError("crash after staging")
 
         monkeypatch.setattr(use_cases, "stage_event", stage_then_fail)
@@ -229,10 +242,16 @@ async def test_disbursement_and_outbox_commit_together(client, auth, app, monkey
     assert got["loan_id"] is None
     assert got["handoff"]["disbursed_at"] is None
     async with app.state.uow_factory() as uow:
-        assert await uow.session.scalar(select(func.count()).select_from(OUTBOX)) == 0
+        assert (
+            await uow.session.scalar(select(func.count()).select_from(OUTBOX).where(_DISBURSED))
+            == 0
+        )
 
     # And with nothing failing the same disbursement goes through with its one event.
     r = await client.post(f"/v1/applications/{app_id}/disburse", headers=auth("finance"))
     assert r.status_code == 200
     async with app.state.uow_factory() as uow:
-        assert await uow.session.scalar(select(func.count()).select_from(OUTBOX)) == 1
+        assert (
+            await uow.session.scalar(select(func.count()).select_from(OUTBOX).where(_DISBURSED))
+            == 1
+        )

@@ -35,7 +35,7 @@ async def test_approve_offer_accept_disburse(client, auth, app, clock):
     assert decision["outcome"] == "approve"
     assert decision["grade"] == "A"
     assert 300 <= decision["score"] <= 850
-    assert decision["rule_set_version"] == "scorecard-2025.1"
+    assert decision["rule_set_version"] == "policy-2025.2"
 
     r = await client.get(f"/v1/applications/{app_id}/offer", headers=auth("auditor"))
     assert r.status_code == 200, r.text
@@ -80,13 +80,20 @@ async def test_approve_offer_accept_disburse(client, auth, app, clock):
     assert loan_id
 
     rows = await _outbox_rows(app)
-    assert len(rows) == 1
-    row = rows[0]
+    # Submission staged ApplicationSubmitted and ApplicationDecided, keyed by application id.
+    assert [r["event_type"] for r in rows] == [
+        "lending.ApplicationSubmitted.v1",
+        "lending.ApplicationDecided.v1",
+        "lending.LoanDisbursed.v1",
+    ]
+    assert {r["key"] for r in rows[:2]} == {app_id}
+    assert {r["topic"] for r in rows[:2]} == {"lending.application-events.v1"}
+    row = rows[2]
     assert row["topic"] == "lending.loan-disbursed.v1"
     assert row["key"] == loan_id
     headers = {k: v for k, v in row["headers"]}
     assert headers["ce_type"] == "lending.LoanDisbursed.v1"
-    assert headers["ce_dataschema"] == "urn:lending:schema:LoanDisbursed:1.0"
+    assert headers["ce_dataschema"] == "urn:lending:schema:LoanDisbursed:1.1"
     assert headers["ce_subject"] == loan_id
     assert headers["ce_source"] == "/los"
     envelope = from_kafka(row["payload"].encode(), [(k, v.encode()) for k, v in row["headers"]])

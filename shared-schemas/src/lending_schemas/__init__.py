@@ -30,6 +30,14 @@ from lending_schemas.v1 import (
     PromisedTermsV1,
     ScheduleSummaryV1,
 )
+from lending_schemas.v1.loan_servicing import (
+    AllocationSummaryV1,
+    LoanPaidOffV1,
+    LoanScheduleChangedV1,
+    OutstandingV1,
+    RepaymentReceivedV1,
+    RepaymentReversedV1,
+)
 
 if TYPE_CHECKING:
     from lending_schemas.asyncapi import build_asyncapi
@@ -59,6 +67,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "EVENT_MODELS",
     "TOPICS",
+    "AllocationSummaryV1",
     "CloudEvent",
     "ContractError",
     "ContractViolationError",
@@ -71,8 +80,13 @@ __all__ = [
     "KafkaRecord",
     "LoanBookedV1",
     "LoanDisbursedV1",
+    "LoanPaidOffV1",
+    "LoanScheduleChangedV1",
+    "OutstandingV1",
     "PenaltyTermsV1",
     "PromisedTermsV1",
+    "RepaymentReceivedV1",
+    "RepaymentReversedV1",
     "ScheduleSummaryV1",
     "Topic",
     "UnknownEventTypeError",

@@ -12,11 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lending_schemas import __version__
+from lending_schemas import __version__, examples
 from lending_schemas.base import EventModel
 from lending_schemas.envelope import REQUIRED_HEADERS, to_kafka
 from lending_schemas.events import make_event, model_for, parse_ce_type
-from lending_schemas.examples import example_loan_booked_v1, example_loan_disbursed_v1
+from lending_schemas.examples import (
+    example_application_decided_v1,
+    example_application_submitted_v1,
+    example_loan_booked_v1,
+    example_loan_disbursed_v1,
+)
 from lending_schemas.topics import TOPICS, Topic
 
 __all__ = ["ASYNCAPI_PATH", "build_asyncapi", "dump_yaml", "main", "render_asyncapi"]
@@ -29,6 +34,12 @@ _REF_PREFIX = "#/components/schemas/"
 _EXAMPLES: dict[str, EventModel] = {
     "LoanDisbursed": example_loan_disbursed_v1(),
     "LoanBooked": example_loan_booked_v1(),
+    "ApplicationSubmitted": example_application_submitted_v1(),
+    "ApplicationDecided": example_application_decided_v1(),
+    "RepaymentReceived": examples.example_repayment_received_v1(),
+    "RepaymentReversed": examples.example_repayment_reversed_v1(),
+    "LoanPaidOff": examples.example_loan_paid_off_v1(),
+    "LoanScheduleChanged": examples.example_loan_schedule_changed_v1(),
 }
 
 
@@ -63,7 +74,11 @@ def _headers_schema(model: type[EventModel], topic: Topic) -> dict[str, Any]:
         "ce_type": {"type": "string", "const": model.ce_type()},
         "ce_specversion": {"type": "string", "const": "1.0"},
         "ce_time": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."},
-        "ce_subject": {"type": "string", "minLength": 1, "description": "The loan id."},
+        "ce_subject": {
+            "type": "string",
+            "minLength": 1,
+            "description": f"The aggregate id: the event's {model.subject_field}; also the record key.",
+        },
         "ce_dataschema": {
             "type": "string",
             "pattern": f"^{schema_urn}[0-9]+$",
@@ -72,7 +87,7 @@ def _headers_schema(model: type[EventModel], topic: Topic) -> dict[str, Any]:
         "ce_sequence": {
             "type": "string",
             "pattern": "^[1-9][0-9]*$",
-            "description": "Per-loan monotonic sequence, starting at 1.",
+            "description": "Per-aggregate monotonic sequence, starting at 1.",
         },
         "ce_traceparent": {"type": "string", "description": "W3C trace context."},
         "ce_correlationid": {"type": "string", "description": "Business correlation id."},
@@ -91,7 +106,7 @@ def _example(model: type[EventModel], topic: Topic) -> dict[str, Any]:
     event = make_event(
         payload,
         source=f"/{topic.producer}",
-        subject=str(getattr(payload, "loan_id", "")),
+        subject=str(getattr(payload, model.subject_field, "")),
         sequence=1,
         event_id="7f9c2b1e-3a4d-4e5f-8a6b-1c2d3e4f5a6b",
         time=datetime(2024, 5, 1, 9, 30, 5, tzinfo=UTC),

@@ -31,6 +31,8 @@ class EventModel(ContractModel):
 
     event_type: ClassVar[str]
     version: ClassVar[str]
+    #: Payload field that is the CloudEvents subject and the Kafka key (per-aggregate order).
+    subject_field: ClassVar[str] = "loan_id"
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

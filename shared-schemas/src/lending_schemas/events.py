@@ -19,6 +19,13 @@ from lending_schemas.errors import (
     UnknownVersionError,
 )
 from lending_schemas.v1 import LoanBookedV1, LoanDisbursedV1
+from lending_schemas.v1.application_events import ApplicationDecidedV1, ApplicationSubmittedV1
+from lending_schemas.v1.loan_servicing import (
+    LoanPaidOffV1,
+    LoanScheduleChangedV1,
+    RepaymentReceivedV1,
+    RepaymentReversedV1,
+)
 
 __all__ = [
     "EVENT_MODELS",
@@ -47,7 +54,12 @@ def _register(model: type[EventModel]) -> None:
     _REGISTRY[key] = model
 
 
+_model: type[EventModel]
 for _model in (LoanDisbursedV1, LoanBookedV1):
+    _register(_model)
+for _model in (ApplicationSubmittedV1, ApplicationDecidedV1):
+    _register(_model)
+for _model in (RepaymentReceivedV1, RepaymentReversedV1, LoanPaidOffV1, LoanScheduleChangedV1):
     _register(_model)
 
 
@@ -132,12 +144,12 @@ def parse_event(event: CloudEvent) -> EventModel:
 
 
 def _check_subject(payload: EventModel, subject: str) -> None:
-    """The subject is the Kafka key; it must be the loan id or per-loan ordering breaks."""
-    loan_id = getattr(payload, "loan_id", None)
-    if loan_id is not None and loan_id != subject:
-        raise ContractViolationError(
-            f"subject {subject!r} differs from payload loan_id {loan_id!r}"
-        )
+    """The subject is the Kafka key; it must be the model's subject field (the loan id by
+    default) or per-aggregate ordering breaks."""
+    field = type(payload).subject_field
+    key = getattr(payload, field, None)
+    if key is not None and key != subject:
+        raise ContractViolationError(f"subject {subject!r} differs from payload {field} {key!r}")
 
 
 def make_event(

@@ -50,6 +50,31 @@ TOPICS: tuple[Topic, ...] = (
         dead_letter="lending.loan-booked.v1.dlt",
         description="The LMS confirms a booking and whether it matches the offer.",
     ),
+    Topic(
+        name="lending.application-events.v1",
+        partitions=6,
+        key="application_id",
+        event_types=("lending.ApplicationSubmitted.v1", "lending.ApplicationDecided.v1"),
+        producer="los",
+        consumers=(),
+        dead_letter="lending.application-events.v1.dlt",
+        description="The LOS announces submitted applications and their decisions.",
+    ),
+    Topic(
+        name="lending.loan-servicing.v1",
+        partitions=6,
+        key="loan_id",
+        event_types=(
+            "lending.RepaymentReceived.v1",
+            "lending.RepaymentReversed.v1",
+            "lending.LoanPaidOff.v1",
+            "lending.LoanScheduleChanged.v1",
+        ),
+        producer="lms",
+        consumers=(),
+        dead_letter="lending.loan-servicing.v1.dlt",
+        description="The LMS announces repayments, reversals, payoffs and schedule changes.",
+    ),
 )
 
 

@@ -82,6 +82,10 @@ class LoanRow(Base):
     disbursed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     booked_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     row_version: Mapped[int] = mapped_column(Integer)
+    credit_balance: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal("0"))
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    paid_off_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    closing_payment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     fees: Mapped[list[LoanFeeRow]] = relationship(
         back_populates="loan", order_by="LoanFeeRow.id", cascade="all, delete-orphan"
@@ -144,12 +148,14 @@ class JournalEntryRow(Base):
     __tablename__ = "journal_entries"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    # None for entries of no loan (statement money held in suspense).
+    loan_id: Mapped[str | None] = mapped_column(ForeignKey("loans.id"), index=True, nullable=True)
     entry_type: Mapped[str] = mapped_column(String(40))
     currency: Mapped[str] = mapped_column(String(3))
     effective_date: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
 
     postings: Mapped[list[PostingRow]] = relationship(
         back_populates="entry", order_by="PostingRow.id"
@@ -170,6 +176,108 @@ class PostingRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
 
     entry: Mapped[JournalEntryRow] = relationship(back_populates="postings")
+
+
+class PaymentRow(Base):
+    """A repayment as received; reversal marks it, the money movements are journal entries."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("loan_id", "external_ref", name="uq_payment_external_ref"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    external_ref: Mapped[str] = mapped_column(String(100), index=True)
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    currency: Mapped[str] = mapped_column(String(3))
+    value_date: Mapped[date] = mapped_column(Date)
+    seq: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    credit: Mapped[Decimal] = mapped_column(ExactDecimal())
+    closed_loan: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_by: Mapped[str] = mapped_column(String(100))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reversal_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("journal_entries.id"), nullable=True
+    )
+    statement_line_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+    allocations: Mapped[list[PaymentAllocationRow]] = relationship(
+        back_populates="payment", order_by="PaymentAllocationRow.id"
+    )
+
+
+class PaymentAllocationRow(Base):
+    """One part of a payment applied to one component of one installment.
+
+    A replay that changes a payment's split deactivates its rows and adds new ones,
+    so every split the payment ever had stays visible.
+    """
+
+    __tablename__ = "payment_allocations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    installment_number: Mapped[int] = mapped_column(Integer)
+    component: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    active: Mapped[bool] = mapped_column(Boolean)
+    allocated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
+
+    payment: Mapped[PaymentRow] = relationship(back_populates="allocations")
+
+
+class ChargeRow(Base):
+    """A fee or penalty charged to one installment."""
+
+    __tablename__ = "charges"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    installment_number: Mapped[int] = mapped_column(Integer)
+    component: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    currency: Mapped[str] = mapped_column(String(3))
+    charge_date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200))
+    seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
+
+
+class BankStatementRow(Base):
+    """One imported statement file; its hash makes a re-import a no-op."""
+
+    __tablename__ = "bank_statements"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    file_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    imported_by: Mapped[str] = mapped_column(String(100))
+    line_count: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class StatementLineRow(Base):
+    """One statement line and what it was matched to (or posted as)."""
+
+    __tablename__ = "statement_lines"
+
+    line_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    statement_id: Mapped[str] = mapped_column(ForeignKey("bank_statements.id"), index=True)
+    value_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(100))
+    counterparty: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(30))
+    payment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    loan_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    difference: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
 
 
 class ImmutablePostingError(RuntimeError):

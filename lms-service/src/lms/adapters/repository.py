@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from lms.adapters.orm import InstallmentRow, JournalEntryRow, LoanRow
+from lms.adapters.orm import (
+    BankStatementRow,
+    ChargeRow,
+    InstallmentRow,
+    JournalEntryRow,
+    LoanFeeRow,
+    LoanRow,
+    PaymentRow,
+    PostingRow,
+    StatementLineRow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +31,31 @@ class LoanFilters:
     status: str | None = None
     product_code: str | None = None
     application_id: str | None = None
+
+
+# Core handles on the mapped tables, for bulk writes that skip the ORM's per-object work.
+_LOANS = cast(Table, LoanRow.__table__)
+_FEES = cast(Table, LoanFeeRow.__table__)
+_INSTALLMENTS = cast(Table, InstallmentRow.__table__)
+_ENTRIES = cast(Table, JournalEntryRow.__table__)
+_POSTINGS = cast(Table, PostingRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class BookedRows:
+    """A newly booked loan as rows: the loan, its fees and its installments."""
+
+    loan: dict[str, Any]
+    fees: list[dict[str, Any]]
+    installments: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class NewJournalEntry:
+    """A journal entry and its postings as rows, before the entry has an id."""
+
+    entry: dict[str, Any]
+    postings: list[dict[str, Any]]
 
 
 class LoanRepository:
@@ -35,6 +72,36 @@ class LoanRepository:
             .options(selectinload(LoanRow.fees), selectinload(LoanRow.installments))
         )
         return (await self.session.scalars(stmt)).one_or_none()
+
+    async def booking_facts(self, loan_ids: Sequence[str]) -> Sequence[LoanRow]:
+        """The loans among `loan_ids` already booked, without their children (one query)."""
+        if not loan_ids:
+            return []
+        stmt = select(LoanRow).where(LoanRow.id.in_(list(loan_ids)))
+        return (await self.session.scalars(stmt)).all()
+
+    async def insert_booked(self, booked: Sequence[BookedRows]) -> None:
+        """Write new loans with their fees and installments: one statement per table."""
+        await self.session.execute(insert(_LOANS), [{**b.loan, "row_version": 1} for b in booked])
+        fees = [fee for b in booked for fee in b.fees]
+        if fees:
+            await self.session.execute(insert(_FEES), fees)
+        installments = [row for b in booked for row in b.installments]
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self._copy(_INSTALLMENTS, installments)
+        else:
+            await self.session.execute(insert(_INSTALLMENTS), installments)
+
+    async def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """PostgreSQL COPY into `table` inside the session's transaction (bulk children)."""
+        columns = list(rows[0])
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(
+            table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+        )
 
     def add(self, loan: LoanRow) -> None:
         """Stage a new loan (and its children) in the session."""
@@ -82,6 +149,27 @@ class JournalRepository:
         """Stage a new entry with its postings."""
         self.session.add(entry)
 
+    async def insert_entries(self, entries: Sequence[NewJournalEntry]) -> None:
+        """Write entries and their postings: one statement for each of the two tables."""
+        if not entries:
+            return
+        ids = (
+            (
+                await self.session.execute(
+                    insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True),
+                    [e.entry for e in entries],
+                )
+            )
+            .scalars()
+            .all()
+        )
+        postings = [
+            {**posting, "entry_id": entry_id}
+            for entry_id, e in zip(ids, entries, strict=True)
+            for posting in e.postings
+        ]
+        await self.session.execute(insert(_POSTINGS), postings)
+
     async def for_loan(self, loan_id: str) -> Sequence[JournalEntryRow]:
         """Every entry of a loan with its postings, oldest first."""
         stmt = (
@@ -91,3 +179,158 @@ class JournalRepository:
             .options(selectinload(JournalEntryRow.postings))
         )
         return (await self.session.scalars(stmt)).all()
+
+    async def page_for_loan(
+        self, loan_id: str, *, limit: int, offset: int
+    ) -> tuple[Sequence[JournalEntryRow], int]:
+        """A page of a loan's entries, oldest first, with the total count."""
+        total = await self.session.scalar(
+            select(func.count())
+            .select_from(JournalEntryRow)
+            .where(JournalEntryRow.loan_id == loan_id)
+        )
+        stmt = (
+            select(JournalEntryRow)
+            .where(JournalEntryRow.loan_id == loan_id)
+            .order_by(JournalEntryRow.id)
+            .limit(limit)
+            .offset(offset)
+            .options(selectinload(JournalEntryRow.postings))
+        )
+        return (await self.session.scalars(stmt)).all(), int(total or 0)
+
+    def _sums_in_sql(self) -> bool:
+        # SQLite keeps exact decimals as text and would SUM them as floats: add in Python there.
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    async def account_totals(self) -> list[tuple[str, str, Decimal, Decimal]]:
+        """(account, currency, debits, credits) over every posting, exactly."""
+        if self._sums_in_sql():
+            debit = func.sum(case((PostingRow.side == "debit", PostingRow.amount), else_=0))
+            credit = func.sum(case((PostingRow.side == "credit", PostingRow.amount), else_=0))
+            stmt = (
+                select(PostingRow.account, PostingRow.currency, debit, credit)
+                .group_by(PostingRow.account, PostingRow.currency)
+                .order_by(PostingRow.currency, PostingRow.account)
+            )
+            rows = (await self.session.execute(stmt)).all()
+            return [(a, c, Decimal(d or 0), Decimal(k or 0)) for a, c, d, k in rows]
+        totals: dict[tuple[str, str], list[Decimal]] = {}
+        stmt2 = select(PostingRow.account, PostingRow.currency, PostingRow.side, PostingRow.amount)
+        for account, currency, side, amount in (await self.session.execute(stmt2)).all():
+            pair = totals.setdefault((account, currency), [Decimal(0), Decimal(0)])
+            pair[0 if side == "debit" else 1] += amount
+        return [
+            (a, c, d, k)
+            for (a, c), (d, k) in sorted(totals.items(), key=lambda item: (item[0][1], item[0][0]))
+        ]
+
+    async def loan_account_balances(self) -> dict[str, dict[str, Decimal]]:
+        """Per loan and account: debits minus credits, from the postings alone."""
+        balances: dict[str, dict[str, Decimal]] = {}
+        if self._sums_in_sql():
+            signed = case((PostingRow.side == "debit", PostingRow.amount), else_=-PostingRow.amount)
+            stmt = (
+                select(JournalEntryRow.loan_id, PostingRow.account, func.sum(signed))
+                .join(PostingRow, PostingRow.entry_id == JournalEntryRow.id)
+                .where(JournalEntryRow.loan_id.is_not(None))
+                .group_by(JournalEntryRow.loan_id, PostingRow.account)
+            )
+            for loan_id, account, total in (await self.session.execute(stmt)).all():
+                balances.setdefault(str(loan_id), {})[account] = Decimal(total or 0)
+            return balances
+        stmt2 = (
+            select(JournalEntryRow.loan_id, PostingRow.account, PostingRow.side, PostingRow.amount)
+            .join(PostingRow, PostingRow.entry_id == JournalEntryRow.id)
+            .where(JournalEntryRow.loan_id.is_not(None))
+        )
+        for loan_id, account, side, amount in (await self.session.execute(stmt2)).all():
+            per_loan = balances.setdefault(str(loan_id), {})
+            signed_amount = amount if side == "debit" else -amount
+            per_loan[account] = per_loan.get(account, Decimal(0)) + signed_amount
+        return balances
+
+
+class PaymentRepository:
+    """Payments with their allocations, and charges."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, payment: PaymentRow) -> None:
+        """Stage a new payment."""
+        self.session.add(payment)
+
+    def add_charge(self, charge: ChargeRow) -> None:
+        """Stage a new charge."""
+        self.session.add(charge)
+
+    async def for_loan(self, loan_id: str) -> Sequence[PaymentRow]:
+        """Every payment of a loan (reversed ones too) with allocations, in recording order."""
+        stmt = (
+            select(PaymentRow)
+            .where(PaymentRow.loan_id == loan_id)
+            .order_by(PaymentRow.seq)
+            .options(selectinload(PaymentRow.allocations))
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def charges_for_loan(self, loan_id: str) -> Sequence[ChargeRow]:
+        """Every charge of a loan in recording order."""
+        stmt = select(ChargeRow).where(ChargeRow.loan_id == loan_id).order_by(ChargeRow.seq)
+        return (await self.session.scalars(stmt)).all()
+
+    async def get(self, loan_id: str, payment_id: str) -> PaymentRow | None:
+        """One payment of a loan with its allocations."""
+        stmt = (
+            select(PaymentRow)
+            .where(PaymentRow.loan_id == loan_id, PaymentRow.id == payment_id)
+            .options(selectinload(PaymentRow.allocations))
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def by_external_ref(self, loan_id: str, external_ref: str) -> PaymentRow | None:
+        """The payment a loan already has under this external reference."""
+        stmt = (
+            select(PaymentRow)
+            .where(PaymentRow.loan_id == loan_id, PaymentRow.external_ref == external_ref)
+            .options(selectinload(PaymentRow.allocations))
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def candidates(self, references: Sequence[str]) -> Sequence[PaymentRow]:
+        """Posted payments whose external_ref is one of the references (any loan)."""
+        if not references:
+            return []
+        stmt = select(PaymentRow).where(
+            PaymentRow.external_ref.in_(list(references)), PaymentRow.status == "posted"
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def all_loans_with_installments(self) -> Sequence[LoanRow]:
+        """Every loan with its installments (for reconciliation)."""
+        stmt = select(LoanRow).options(selectinload(LoanRow.installments)).order_by(LoanRow.id)
+        return (await self.session.scalars(stmt)).all()
+
+
+class StatementRepository:
+    """Imported bank statements and their lines."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_hash(self, file_hash: str) -> BankStatementRow | None:
+        """A statement already imported from the same bytes."""
+        stmt = select(BankStatementRow).where(BankStatementRow.file_hash == file_hash)
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def known_line_ids(self, line_ids: Sequence[str]) -> set[str]:
+        """Which of these line ids were imported before (by any file)."""
+        if not line_ids:
+            return set()
+        stmt = select(StatementLineRow.line_id).where(StatementLineRow.line_id.in_(list(line_ids)))
+        return set((await self.session.scalars(stmt)).all())
+
+    def add(self, row: BankStatementRow | StatementLineRow) -> None:
+        """Stage a statement or a line."""
+        self.session.add(row)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 Money = Annotated[
     Decimal,
@@ -100,3 +100,164 @@ class ScheduleOut(_Out):
     schedule_version: int
     installments: list[InstallmentOut]
     totals: ScheduleTotalsOut
+
+
+class RepaymentIn(BaseModel):
+    """A repayment as the bank or the agent reports it; amount as a string or number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Decimal
+    currency: str
+    value_date: date
+    external_ref: str = Field(min_length=1, max_length=100)
+
+
+class AllocationLineOut(_Out):
+    """A part of a payment applied to one component of one installment."""
+
+    installment: int
+    component: str
+    amount: Money
+
+
+class AllocationTotalsOut(_Out):
+    """A payment's allocation summed per component, and what was held as credit."""
+
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    credit: Money
+
+
+class PaymentOut(_Out):
+    """A payment and how it is allocated now (after any replay)."""
+
+    id: str
+    loan_id: str
+    external_ref: str
+    amount: Money
+    currency: str
+    value_date: date
+    status: str
+    received_at: datetime
+    reversed_at: datetime | None
+    allocation: list[AllocationLineOut]
+    totals: AllocationTotalsOut
+    closed_loan: bool
+    loan_status: str
+
+
+class PayoffQuoteOut(_Out):
+    """What closes the loan on `date`."""
+
+    loan_id: str
+    date: date
+    currency: str
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    total: Money
+
+
+class ChargeIn(BaseModel):
+    """A fee or penalty charged to one installment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    component: str = Field(description="fees or penalties")
+    amount: Decimal
+    currency: str
+    installment_number: int
+    charge_date: date
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class ChargeOut(_Out):
+    """A recorded charge."""
+
+    id: str
+    loan_id: str
+    component: str
+    amount: Money
+    currency: str
+    installment_number: int
+    charge_date: date
+    reason: str
+
+
+class PostingOut(_Out):
+    """One side of a journal entry."""
+
+    account: str
+    side: str
+    amount: Money
+
+
+class MovementOut(_Out):
+    """One journal entry of a loan, with the payment (and its allocation) it belongs to."""
+
+    entry_id: int
+    entry_type: str
+    effective_date: date
+    created_at: datetime
+    currency: str
+    reference: str | None
+    postings: list[PostingOut]
+    payment: PaymentOut | None
+
+
+class MovementPage(_Out):
+    """One page of a loan's money movements, oldest first."""
+
+    loan_id: str
+    items: list[MovementOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class TrialBalanceLineOut(_Out):
+    """One account in one currency; balance is debits minus credits."""
+
+    account: str
+    currency: str
+    debits: Money
+    credits: Money
+    balance: Money
+
+
+class TrialBalanceTotalOut(_Out):
+    """The sums of one currency; `balance` is zero when the books balance."""
+
+    currency: str
+    debits: Money
+    credits: Money
+    balance: Money
+
+
+class TrialBalanceOut(_Out):
+    """The trial balance over every posting."""
+
+    accounts: list[TrialBalanceLineOut]
+    totals: list[TrialBalanceTotalOut]
+    balanced: bool
+
+
+class DifferenceOut(_Out):
+    """A balance on which the ledger and the installments disagree."""
+
+    loan_id: str
+    balance: str
+    ledger: Money
+    installments: Money
+
+
+class ReconciliationOut(_Out):
+    """The ledger against the installments, loan by loan."""
+
+    loans_checked: int
+    ok: bool
+    differences: list[DifferenceOut]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -18,11 +18,19 @@ class Side(StrEnum):
 
 
 class Account(StrEnum):
-    """The chart of accounts the LMS posts to so far."""
+    """The chart of accounts: assets, a liability, income and an expense."""
 
     LOANS_RECEIVABLE_PRINCIPAL = "loans_receivable_principal"
+    INTEREST_RECEIVABLE = "interest_receivable"
+    FEES_RECEIVABLE = "fees_receivable"
+    PENALTIES_RECEIVABLE = "penalties_receivable"
     CASH_CLEARING = "cash_clearing"
+    SUSPENSE = "suspense"
+    INTEREST_INCOME = "interest_income"
     FEE_INCOME = "fee_income"
+    PENALTY_INCOME = "penalty_income"
+    WRITE_OFF_EXPENSE = "write_off_expense"
+    OVERPAYMENT_LIABILITY = "overpayment_liability"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +78,82 @@ def disbursement_lines(
     ]
     postings += [PostingLine(Account.FEE_INCOME, Side.CREDIT, fee) for fee in deducted_fees if fee]
     return JournalLines(currency, tuple(postings))
+
+
+# Where each allocated component of a payment is credited. Interest is recognised as
+# income when it is paid until accrual postings exist (close of business).
+COMPONENT_ACCOUNTS: dict[str, Account] = {
+    "principal": Account.LOANS_RECEIVABLE_PRINCIPAL,
+    "interest": Account.INTEREST_INCOME,
+    "fees": Account.FEES_RECEIVABLE,
+    "penalties": Account.PENALTIES_RECEIVABLE,
+}
+CHARGE_ACCOUNTS: dict[str, tuple[Account, Account]] = {
+    "fees": (Account.FEES_RECEIVABLE, Account.FEE_INCOME),
+    "penalties": (Account.PENALTIES_RECEIVABLE, Account.PENALTY_INCOME),
+}
+
+
+def payment_split(totals: Mapping[str, Decimal], credit: Decimal) -> dict[Account, Decimal]:
+    """The accounts a payment credits: its allocation per component and its credit."""
+    split: dict[Account, Decimal] = {}
+    for component, amount in totals.items():
+        if amount:
+            account = COMPONENT_ACCOUNTS[component]
+            split[account] = split.get(account, Decimal(0)) + amount
+    if credit:
+        split[Account.OVERPAYMENT_LIABILITY] = credit
+    return split
+
+
+def payment_lines(currency: str, amount: Decimal, split: Mapping[Account, Decimal]) -> JournalLines:
+    """Cash received against what the payment paid (and any credit held for the borrower)."""
+    postings = [PostingLine(Account.CASH_CLEARING, Side.DEBIT, amount)]
+    postings += [PostingLine(a, Side.CREDIT, v) for a, v in sorted(split.items()) if v]
+    return JournalLines(currency, tuple(postings))
+
+
+def reversal_lines(
+    currency: str, amount: Decimal, split: Mapping[Account, Decimal]
+) -> JournalLines:
+    """The exact mirror of a payment as it stands (after any reallocation)."""
+    postings = [PostingLine(Account.CASH_CLEARING, Side.CREDIT, amount)]
+    postings += [PostingLine(a, Side.DEBIT, v) for a, v in sorted(split.items()) if v]
+    return JournalLines(currency, tuple(postings))
+
+
+def reallocation_lines(
+    currency: str, old: Mapping[Account, Decimal], new: Mapping[Account, Decimal]
+) -> JournalLines | None:
+    """Move a payment's credits from its old split to its new one; None if nothing moves.
+
+    Both splits add up to the same payment amount, so the entry always balances.
+    """
+    postings: list[PostingLine] = []
+    for account in sorted(set(old) | set(new)):
+        delta = new.get(account, Decimal(0)) - old.get(account, Decimal(0))
+        if delta > 0:
+            postings.append(PostingLine(account, Side.CREDIT, delta))
+        elif delta < 0:
+            postings.append(PostingLine(account, Side.DEBIT, -delta))
+    return JournalLines(currency, tuple(postings)) if postings else None
+
+
+def charge_lines(currency: str, component: str, amount: Decimal) -> JournalLines:
+    """A fee or penalty charged: the receivable against its income."""
+    receivable, income = CHARGE_ACCOUNTS[component]
+    return JournalLines(
+        currency,
+        (PostingLine(receivable, Side.DEBIT, amount), PostingLine(income, Side.CREDIT, amount)),
+    )
+
+
+def suspense_lines(currency: str, amount: Decimal) -> JournalLines:
+    """Money on the bank statement that matches no payment waits in suspense."""
+    return JournalLines(
+        currency,
+        (
+            PostingLine(Account.CASH_CLEARING, Side.DEBIT, amount),
+            PostingLine(Account.SUSPENSE, Side.CREDIT, amount),
+        ),
+    )

@@ -20,6 +20,7 @@ class LoanStatus(StrEnum):
     """Where a loan is in its life; later work adds the transitions."""
 
     ACTIVE = "active"
+    PAID_OFF = "paid_off"
     CLOSED = "closed"
     WRITTEN_OFF = "written_off"
 

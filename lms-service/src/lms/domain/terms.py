@@ -36,17 +36,22 @@ METHODS: Mapping[str, AmortizationMethod] = {
     "annuity": AmortizationMethod.ANNUITY,
     "equal_principal": AmortizationMethod.EQUAL_PRINCIPAL,
     "interest_only": AmortizationMethod.INTEREST_ONLY,
+    "bullet": AmortizationMethod.BULLET,
+    "flat": AmortizationMethod.FLAT,
 }
 FREQUENCIES: Mapping[str, Frequency] = {
+    "daily": Frequency.DAILY,
     "weekly": Frequency.WEEKLY,
     "biweekly": Frequency.BIWEEKLY,
     "monthly": Frequency.MONTHLY,
     "quarterly": Frequency.QUARTERLY,
     "semi_annual": Frequency.SEMI_ANNUAL,
     "annual": Frequency.ANNUAL,
+    "whole_term": Frequency.WHOLE_TERM,
 }
 DAY_COUNTS: Mapping[str, DayCount] = {
     "30/360": DayCount.THIRTY_360,
+    "30/360 US": DayCount.THIRTY_360_US,
     "30E/360": DayCount.THIRTY_E_360,
     "ACT/360": DayCount.ACT_360,
     "ACT/365F": DayCount.ACT_365F,

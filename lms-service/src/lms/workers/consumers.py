@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lending_schemas import CloudEvent, LoanDisbursedV1
 from lms.domain.errors import LmsError
-from lms.service.booking import book_loan
+from lms.service.booking import book_loan, book_loans
 from servicekit.clock import Clock, SystemClock
 from servicekit.inbox import PermanentError
 
@@ -34,3 +35,20 @@ async def handle_loan_disbursed(
         "booked" if result.booked else "already booked with the same terms",
         result.matches_offer,
     )
+
+
+async def handle_loan_disbursed_batch(
+    session: AsyncSession,
+    items: Sequence[tuple[LoanDisbursedV1, CloudEvent]],
+    *,
+    clock: Clock | None = None,
+) -> None:
+    """Book a fetched batch in one transaction; a refusal sends the batch back one by one."""
+    now = (clock or SystemClock()).now()
+    try:
+        results = await book_loans(
+            session, [(event, envelope.id) for event, envelope in items], now=now
+        )
+    except LmsError as exc:
+        raise PermanentError(exc.code, str(exc)) from exc
+    logger.info("booked %d of a batch of %d", sum(r.booked for r in results), len(results))

@@ -6,7 +6,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from servicekit.tables import define_infrastructure_tables
@@ -41,6 +51,13 @@ class ApplicantRow(Base):
     monthly_income: Mapped[Decimal]
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
+    # national_id_key is "<country>:<normalised id>" from revision 0002 on.
+    id_country: Mapped[str | None] = mapped_column(String(2))
+    name_key: Mapped[str | None] = mapped_column(String(200))
+    possible_duplicate_of: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+Index("ix_applicants_date_of_birth", ApplicantRow.date_of_birth)
 
 
 class ApplicationRow(Base):
@@ -72,6 +89,9 @@ class ApplicationRow(Base):
     booked_at: Mapped[datetime | None]
     schedule_matches_offer: Mapped[bool | None] = mapped_column(Boolean)
     mismatches: Mapped[list[str] | None] = mapped_column(JSON)
+    assignee: Mapped[str | None] = mapped_column(String(200), index=True)
+    approved_amount: Mapped[Decimal | None]
+    approved_term: Mapped[int | None] = mapped_column(Integer)
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -94,6 +114,11 @@ class DecisionRow(Base):
     rule_set_version: Mapped[str] = mapped_column(String(40))
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
     decided_at: Mapped[datetime]
+    pd: Mapped[Decimal | None]
+    rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    figures: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    scorecard_version: Mapped[str | None] = mapped_column(String(40))
 
 
 class ReviewRow(Base):
@@ -107,6 +132,9 @@ class ReviewRow(Base):
     outcome: Mapped[str] = mapped_column(String(20))
     comment: Mapped[str] = mapped_column(Text)
     reviewed_at: Mapped[datetime]
+    stage: Mapped[str | None] = mapped_column(String(20))
+    counter_amount: Mapped[Decimal | None]
+    counter_term: Mapped[int | None] = mapped_column(Integer)
 
 
 class OfferRow(Base):
@@ -135,3 +163,64 @@ class OfferRow(Base):
     schedule: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     accepted_at: Mapped[datetime | None]
     accepted_by: Mapped[str | None] = mapped_column(String(200))
+    aprc: Mapped[Decimal | None]
+
+
+class CheckRow(Base):
+    """One KYC, screening or bureau call and its answer (or failure), kept for audit."""
+
+    __tablename__ = "checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    applicant_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    raw: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[datetime]
+    requested_by: Mapped[str] = mapped_column(String(200))
+
+
+class DocumentRow(Base):
+    """An uploaded document: metadata and digest here, content in the document store."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    doc_type: Mapped[str] = mapped_column(String(60))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime]
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None]
+    review_comment: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditRow(Base):
+    """Append-only, hash-chained audit record; never updated or deleted."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("stream", "seq", name="uq_audit_stream_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stream: Mapped[str] = mapped_column(String(80), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    at: Mapped[datetime]
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -11,7 +11,16 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from los.adapters.orm import ApplicantRow, ApplicationRow, DecisionRow, OfferRow, ReviewRow
+from los.adapters.orm import (
+    ApplicantRow,
+    ApplicationRow,
+    AuditRow,
+    CheckRow,
+    DecisionRow,
+    DocumentRow,
+    OfferRow,
+    ReviewRow,
+)
 from los.domain.applications import ApplicationStatus
 from los.domain.offers import Offer, OfferFee, ScheduleLine
 
@@ -25,6 +34,8 @@ class ApplicationFilter:
     applicant_id: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    assignee: str | None = None
+    unassigned: bool = False
 
 
 class ApplicantRepository:
@@ -41,6 +52,15 @@ class ApplicantRepository:
         """The applicant with this id."""
         return await self.session.get(ApplicantRow, applicant_id)
 
+    async def same_birth_date(self, date_of_birth: date) -> Sequence[ApplicantRow]:
+        """Applicants born on this date (the fuzzy duplicate check compares their names)."""
+        result = await self.session.scalars(
+            select(ApplicantRow)
+            .where(ApplicantRow.date_of_birth == date_of_birth)
+            .order_by(ApplicantRow.created_at, ApplicantRow.id)
+        )
+        return result.all()
+
     async def get_by_national_id_key(self, key: str) -> ApplicantRow | None:
         """The applicant with this normalised national id."""
         return await self.session.scalar(
@@ -54,7 +74,9 @@ class ApplicationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: ApplicationRow | DecisionRow | ReviewRow | OfferRow) -> None:
+    def add(
+        self, row: ApplicationRow | DecisionRow | ReviewRow | OfferRow | CheckRow | DocumentRow
+    ) -> None:
         """Stage a new row."""
         self.session.add(row)
 
@@ -86,6 +108,53 @@ class ApplicationRepository:
             .order_by(ReviewRow.id)
         )
         return result.all()
+
+    async def list_checks(self, application_id: str) -> Sequence[CheckRow]:
+        """Check records of an application, oldest first."""
+        result = await self.session.scalars(
+            select(CheckRow).where(CheckRow.application_id == application_id).order_by(CheckRow.id)
+        )
+        return result.all()
+
+    async def list_documents(self, application_id: str) -> Sequence[DocumentRow]:
+        """Documents of an application, oldest first."""
+        result = await self.session.scalars(
+            select(DocumentRow)
+            .where(DocumentRow.application_id == application_id)
+            .order_by(DocumentRow.uploaded_at, DocumentRow.id)
+        )
+        return result.all()
+
+    async def get_document(self, application_id: str, document_id: str) -> DocumentRow | None:
+        """One document of an application."""
+        return await self.session.scalar(
+            select(DocumentRow).where(
+                DocumentRow.application_id == application_id, DocumentRow.id == document_id
+            )
+        )
+
+    async def exposure(self, applicant_id: str, exclude_id: str) -> Decimal:
+        """Credit approved or outstanding for the applicant, other applications only."""
+        live = [
+            ApplicationStatus.APPROVED.value,
+            ApplicationStatus.ACCEPTED.value,
+            ApplicationStatus.DISBURSED.value,
+            ApplicationStatus.BOOKED.value,
+        ]
+        rows = await self.session.scalars(
+            select(ApplicationRow).where(
+                ApplicationRow.applicant_id == applicant_id,
+                ApplicationRow.status.in_(live),
+                ApplicationRow.id != exclude_id,
+            )
+        )
+        return sum(
+            (
+                r.approved_amount if r.approved_amount is not None else r.requested_amount
+                for r in rows.all()
+            ),
+            Decimal(0),
+        )
 
     async def list(
         self, filters: ApplicationFilter, limit: int, offset: int
@@ -138,7 +207,49 @@ def _filtered(stmt: Select[Any], f: ApplicationFilter) -> Select[Any]:
         stmt = stmt.where(ApplicationRow.created_at >= f.created_from)
     if f.created_to is not None:
         stmt = stmt.where(ApplicationRow.created_at <= f.created_to)
+    if f.assignee is not None:
+        stmt = stmt.where(ApplicationRow.assignee == f.assignee)
+    if f.unassigned:
+        stmt = stmt.where(ApplicationRow.assignee.is_(None))
     return stmt
+
+
+class AuditRepository:
+    """The append-only audit log: one hash chain per stream."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def last(self, stream: str) -> AuditRow | None:
+        """The newest record of a stream."""
+        return await self.session.scalar(
+            select(AuditRow).where(AuditRow.stream == stream).order_by(AuditRow.seq.desc()).limit(1)
+        )
+
+    def add(self, row: AuditRow) -> None:
+        """Stage a new record (never an update)."""
+        self.session.add(row)
+
+    async def list(self, stream: str, limit: int, offset: int) -> tuple[Sequence[AuditRow], int]:
+        """A page of a stream, oldest first, and its length."""
+        total = await self.session.scalar(
+            select(func.count()).select_from(AuditRow).where(AuditRow.stream == stream)
+        )
+        rows = await self.session.scalars(
+            select(AuditRow)
+            .where(AuditRow.stream == stream)
+            .order_by(AuditRow.seq)
+            .limit(limit)
+            .offset(offset)
+        )
+        return rows.all(), int(total or 0)
+
+    async def all(self, stream: str) -> Sequence[AuditRow]:
+        """The whole stream, oldest first (for verification)."""
+        rows = await self.session.scalars(
+            select(AuditRow).where(AuditRow.stream == stream).order_by(AuditRow.seq)
+        )
+        return rows.all()
 
 
 def offer_to_row(application_id: str, offer: Offer) -> OfferRow:
@@ -164,6 +275,7 @@ def offer_to_row(application_id: str, offer: Offer) -> OfferRow:
         last_due_date=offer.last_due_date,
         created_at=offer.created_at,
         expires_at=offer.expires_at,
+        aprc=offer.aprc,
         schedule=[
             {
                 "number": line.number,
@@ -207,4 +319,5 @@ def offer_from_row(row: OfferRow) -> Offer:
             )
             for s in row.schedule
         ),
+        aprc=row.aprc,
     )

@@ -7,7 +7,7 @@ from fastapi import status
 from los.adapters.orm import ApplicantRow
 from los.api.deps import AnyRole, ApplicantAgent
 from los.api.schemas import AddressOut, ApplicantIn, ApplicantOut
-from los.domain.applicants import mask, mask_date, may_see_pii
+from los.domain.applicants import mask, mask_date, mask_email, may_see_pii
 from los.service.applicants import NewApplicant, create_applicant, get_applicant
 from servicekit.deps import ClockDep, UowDep
 from servicekit.routing import api_router
@@ -24,13 +24,14 @@ def applicant_out(row: ApplicantRow, *, reveal: bool) -> ApplicantOut:
         last_name=row.last_name,
         date_of_birth=row.date_of_birth.isoformat() if reveal else mask_date(row.date_of_birth),
         national_id=row.national_id if reveal else mask(row.national_id),
-        email=row.email,
+        email=row.email if reveal else mask_email(row.email),
         phone=row.phone if reveal else mask(row.phone),
         address=AddressOut.model_validate(row.address),
         employment_status=row.employment_status,
         monthly_income=row.monthly_income,
         created_at=row.created_at,
         pii_masked=not reveal,
+        possible_duplicate_of=list(row.possible_duplicate_of or []),
     )
 
 

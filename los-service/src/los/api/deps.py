@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from los.adapters.documents import DocumentStore
+from los.adapters.providers import Providers
 from los.domain.products import Catalog
 from los.settings import LosSettings
 from servicekit.auth import ROLES, Principal, require_roles
@@ -23,7 +25,28 @@ def get_los_settings(request: Request) -> LosSettings:
     return settings
 
 
+def get_providers(request: Request) -> Providers:
+    """KYC, bureau and watchlist wired at start-up."""
+    providers: Providers = request.app.state.providers
+    return providers
+
+
+def get_document_store(request: Request) -> DocumentStore:
+    """Where document content is kept."""
+    store: DocumentStore = request.app.state.document_store
+    return store
+
+
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+ProvidersDep = Annotated[Providers, Depends(get_providers)]
+DocumentStoreDep = Annotated[DocumentStore, Depends(get_document_store)]
+Auditor = Annotated[Principal, Depends(require_roles("auditor", "credit_manager"))]
+DecisionReader = Annotated[
+    Principal, Depends(require_roles("underwriter", "credit_manager", "auditor"))
+]
+DocumentUploader = Annotated[
+    Principal, Depends(require_roles("applicant_agent", "underwriter", "credit_manager"))
+]
 LosSettingsDep = Annotated[LosSettings, Depends(get_los_settings)]
 AnyRole = Annotated[Principal, Depends(require_roles(*ROLES))]
 ApplicantAgent = Annotated[Principal, Depends(require_roles("applicant_agent"))]

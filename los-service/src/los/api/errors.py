@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from los.domain.errors import (
     ApplicantExistsError,
     ConflictError,
+    DocumentsIncompleteError,
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
@@ -31,4 +32,13 @@ async def applicant_exists_handler(request: Request, exc: Exception) -> JSONResp
     base = problem_response(409, exc.code, exc.detail, instance=request.url.path)
     body = json.loads(bytes(base.body))
     body["existing_id"] = exc.existing_id
+    return JSONResponse(body, status_code=409, media_type=PROBLEM_JSON)
+
+
+async def documents_incomplete_handler(request: Request, exc: Exception) -> JSONResponse:
+    """409 problem+json that also lists the missing or unverified document types."""
+    assert isinstance(exc, DocumentsIncompleteError)
+    base = problem_response(409, exc.code, exc.detail, instance=request.url.path)
+    body = json.loads(bytes(base.body))
+    body["missing"] = exc.missing
     return JSONResponse(body, status_code=409, media_type=PROBLEM_JSON)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -15,6 +15,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from los.domain.applicants import COUNTRY_CODES, EmploymentStatus
@@ -111,6 +112,10 @@ class ApplicantOut(BaseModel):
     monthly_income: Money
     created_at: datetime
     pii_masked: bool
+    possible_duplicate_of: list[str] = Field(
+        default_factory=list,
+        description="Applicants with a near-identical name and the same date of birth.",
+    )
 
 
 class ApplicationIn(_In):
@@ -127,10 +132,11 @@ class ApplicationIn(_In):
 
 
 class ReasonOut(BaseModel):
-    """One reason code of a decision."""
+    """One reason code of a decision, with the adverse-action notice text for the borrower."""
 
     code: str
     description: str
+    notice: str | None = None
 
 
 class DecisionOut(BaseModel):
@@ -142,13 +148,154 @@ class DecisionOut(BaseModel):
     reasons: list[ReasonOut]
     rule_set_version: str
     decided_at: datetime
+    pd: Money | None = Field(default=None, description="Probability of default (fraction).")
+
+
+class RuleOut(BaseModel):
+    """One policy rule as evaluated."""
+
+    rule_id: str
+    description: str
+    fired: bool
+    effect: str
+    reason: str
+    observed: str
+    threshold: str
+
+
+class DecisionDetailOut(DecisionOut):
+    """The full explanation: every rule, the inputs, the derived figures, the fingerprint."""
+
+    scorecard_version: str | None
+    rules: list[RuleOut]
+    inputs: dict[str, Any]
+    figures: dict[str, Any] | None
+    fingerprint: str | None
+
+
+class ReplayOut(BaseModel):
+    """A stored decision re-run on its stored inputs."""
+
+    identical: bool
+    stored_outcome: str
+    replayed_outcome: str
+    stored_fingerprint: str | None
+    replayed_fingerprint: str
+    reasons: list[str]
+
+
+class CheckOut(BaseModel):
+    """A stored KYC, screening or bureau check."""
+
+    id: int
+    kind: str
+    provider: str
+    status: str
+    reference: str | None
+    reasons: list[str]
+    details: dict[str, Any]
+    raw: str | None
+    error: str | None
+    attempts: int
+    requested_at: datetime
+    requested_by: str
+
+
+class CheckList(BaseModel):
+    """The checks of an application."""
+
+    items: list[CheckOut]
 
 
 class ReviewIn(_In):
-    """An underwriter's decision on a referred application."""
+    """A reviewer's decision on a referred application; a comment is mandatory.
 
-    outcome: Literal["approve", "decline"]
+    `counter_offer` approves on a lower `amount` and/or a longer `term`.
+    """
+
+    outcome: Literal["approve", "decline", "counter_offer"]
     comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    amount: PositiveAmount | None = None
+    term: Annotated[int, Field(gt=0, le=1200)] | None = None
+
+    @model_validator(mode="after")
+    def _counter_terms(self) -> ReviewIn:
+        if self.outcome == "counter_offer" and self.amount is None and self.term is None:
+            raise ValueError("a counter_offer needs an amount or a term")
+        if self.outcome != "counter_offer" and (self.amount is not None or self.term is not None):
+            raise ValueError("amount and term belong to a counter_offer only")
+        return self
+
+
+class AssignIn(_In):
+    """Put a referred application in a reviewer's queue; null returns it to the pool."""
+
+    assignee: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None
+
+
+class WithdrawIn(_In):
+    """Why the applicant withdraws (optional)."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class DocumentOut(BaseModel):
+    """An uploaded document's metadata."""
+
+    id: str
+    application_id: str
+    doc_type: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    status: str
+    uploaded_by: str
+    uploaded_at: datetime
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_comment: str | None
+
+
+class DocumentList(BaseModel):
+    """An application's documents and what the gate still misses."""
+
+    items: list[DocumentOut]
+    required: list[str]
+    missing: list[str]
+
+
+class DocumentVerifyIn(_In):
+    """A reviewer's verdict on a document; a comment is mandatory."""
+
+    outcome: Literal["verified", "rejected"] = "verified"
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class AuditRecordOut(BaseModel):
+    """One audit record."""
+
+    seq: int
+    actor: str
+    action: str
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    prev_hash: str
+    hash: str
+
+
+class AuditTrailOut(BaseModel):
+    """A page of an application's audit trail and the verdict on the whole chain."""
+
+    application_id: str
+    items: list[AuditRecordOut]
+    total: int
+    limit: int
+    offset: int
+    chain_valid: bool
+    first_invalid_seq: int | None
+    problem: str | None
 
 
 class ReviewOut(BaseModel):
@@ -158,6 +305,9 @@ class ReviewOut(BaseModel):
     outcome: str
     comment: str
     reviewed_at: datetime
+    stage: str | None = None
+    counter_amount: Money | None = None
+    counter_term: int | None = None
 
 
 class FeeOut(BaseModel):
@@ -191,6 +341,9 @@ class OfferSummary(BaseModel):
     first_due_date: date
     expires_at: datetime
     accepted_at: datetime | None = None
+    aprc: Money | None = Field(
+        default=None, description="EU APRC (annual effective, ACT/365) as a fraction."
+    )
 
 
 class OfferOut(OfferSummary):
@@ -202,6 +355,13 @@ class OfferOut(OfferSummary):
     amount_financed: Money = Field(description="Principal minus deducted fees; the APR's base.")
     net_disbursed: Money
     apr_percent: Money = Field(description="The APR in percent, two decimals, for display.")
+    aprc_percent: Money | None = Field(
+        default=None, description="The EU APRC in percent, one decimal, as the directive asks."
+    )
+    requested_amount: Money
+    cash_to_borrower: Money = Field(description="Requested amount minus deducted fees.")
+    product_code: str
+    product_version: int
     offer_date: date
     last_due_date: date
     schedule: list[ScheduleLineOut]
@@ -239,6 +399,12 @@ class ApplicationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     submitted_at: datetime | None
+    approved_amount: Money | None = None
+    approved_term: int | None = None
+    assignee: str | None = None
+    pending_stage: str | None = Field(
+        default=None, description="Approval stage a referred application waits for."
+    )
 
 
 class ApplicationPage(BaseModel):
@@ -254,11 +420,32 @@ class ProductFeeOut(BaseModel):
     """A fee rule of a product."""
 
     code: str
-    kind: Literal["percentage"]
+    kind: Literal["percentage", "flat"]
     rate: Money
     min: Money
     max: Money
     treatment: str
+    amount: Money | None = None
+
+
+class DocumentRequirementOut(BaseModel):
+    """A document a product requires, always or above an amount."""
+
+    type: str
+    above_amount: Money | None
+
+
+class ProductPolicyOut(BaseModel):
+    """The product's credit-policy limits."""
+
+    min_age: int
+    max_age_at_maturity: int
+    eligible_employment: list[str]
+    max_exposure: Money | None
+    min_residual_income: Money
+    min_bureau_score: int
+    max_dti_approve: Money
+    max_dti_refer: Money
 
 
 class ProductOut(BaseModel):
@@ -281,6 +468,12 @@ class ProductOut(BaseModel):
     min_rate: Money
     max_rate: Money
     rates: dict[str, Money]
+    kind: str
+    description: str
+    required_documents: list[DocumentRequirementOut]
+    policy: ProductPolicyOut
+    second_approval_above: Money | None
+    allocation_order: list[str]
 
 
 class ProductList(BaseModel):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
+from decimal import Decimal
+from difflib import SequenceMatcher
 from enum import StrEnum
 
-from los.domain.errors import AgeOutOfRangeError
+from los.domain.errors import AgeOutOfRangeError, InvalidNationalIdError
 
 MIN_AGE = 18
 MAX_AGE = 100
@@ -318,3 +321,77 @@ def mask_date(_value: date) -> str:
 def may_see_pii(roles: frozenset[str]) -> bool:
     """Whether a caller with these roles sees raw identifiers."""
     return bool(roles & PII_ROLES)
+
+
+# National id formats checked per country (after normalise_national_id). Other countries
+# only get the generic shape check of the API schema.
+#   US  Social Security Number: 9 digits; area not 000, 666 or 9xx; group and serial not 0.
+#   GB  National Insurance number: 2 letters (not D, F, I, Q, U, V; 2nd not O), 6 digits,
+#       suffix A-D.
+#   IN  Aadhaar: 12 digits, not starting with 0 or 1.
+#   DE  Steuerliche Identifikationsnummer: 11 digits, not starting with 0.
+#   NG  National Identification Number: 11 digits.
+#   KE  National ID card number: 7 or 8 digits.
+#   BR  CPF: 11 digits with its two mod-11 check digits.
+_NATIONAL_ID_FORMATS: dict[str, re.Pattern[str]] = {
+    "US": re.compile(r"(?!000|666|9\d\d)\d{3}(?!00)\d{2}(?!0000)\d{4}"),
+    "GB": re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]"),
+    "IN": re.compile(r"[2-9]\d{11}"),
+    "DE": re.compile(r"[1-9]\d{10}"),
+    "NG": re.compile(r"\d{11}"),
+    "KE": re.compile(r"\d{7,8}"),
+    "BR": re.compile(r"\d{11}"),
+}
+NATIONAL_ID_COUNTRIES = frozenset(_NATIONAL_ID_FORMATS)
+
+
+def _cpf_ok(digits: str) -> bool:
+    """Both CPF check digits (mod 11) match, and not all digits are equal."""
+    if len(set(digits)) == 1:
+        return False
+    for length in (9, 10):
+        total = sum(int(d) * (length + 1 - i) for i, d in enumerate(digits[:length]))
+        check = (total * 10) % 11 % 10
+        if check != int(digits[length]):
+            return False
+    return True
+
+
+def check_national_id(national_id: str, country: str) -> str:
+    """Validate the id's format for its issuing country; return the normalised form."""
+    key = normalise_national_id(national_id)
+    pattern = _NATIONAL_ID_FORMATS.get(country)
+    if pattern is None:
+        return key
+    if not pattern.fullmatch(key) or (country == "BR" and not _cpf_ok(key)):
+        raise InvalidNationalIdError(f"The national id does not have the format used in {country}.")
+    return key
+
+
+def identity_key(national_id: str, country: str) -> str:
+    """What makes a person unique: the issuing country and the normalised national id."""
+    return f"{country}:{normalise_national_id(national_id)}"
+
+
+def normalise_name(first_name: str, last_name: str) -> str:
+    """Lower case, accents folded, single spaces: the form names are compared in."""
+    text = unicodedata.normalize("NFKD", f"{first_name} {last_name}")
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return " ".join(re.sub(r"[^a-z ]", " ", text).split())
+
+
+def name_similarity(a: str, b: str) -> Decimal:
+    """difflib ratio of two normalised names, order of the tokens ignored, to 4 places."""
+    left = " ".join(sorted(a.split()))
+    right = " ".join(sorted(b.split()))
+    ratio = SequenceMatcher(None, left, right).ratio()
+    return Decimal(str(round(ratio, 4)))
+
+
+DUPLICATE_NAME_THRESHOLD = Decimal("0.85")
+
+
+def mask_email(email: str) -> str:
+    """First character of the local part and the domain: 'a****@example.com'."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}****@{domain}"

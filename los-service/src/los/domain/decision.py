@@ -33,9 +33,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 
+from loanmath import Frequency, periods_per_year
 from los.domain.applicants import EmploymentStatus
 from los.domain.offers import schedule_for
 from los.domain.products import GRADES, Product
@@ -179,6 +180,22 @@ def score_points(inputs: DecisionInputs, dti: Decimal | None) -> dict[str, int]:
     }
 
 
+def monthly_equivalent(installment: Decimal, frequency: Frequency) -> Decimal:
+    """A regular installment as a monthly amount (x periods a year / 12), to the cent."""
+    ppy = periods_per_year(frequency)
+    if ppy == 12:
+        return installment
+    return (installment * ppy / 12).quantize(Decimal("0.01"))
+
+
+def probability_of_default(score: int) -> Decimal:
+    """PD of a score: good:bad odds are 9:1 at 580 and double every 40 points; 6 places."""
+    with localcontext() as ctx:
+        ctx.prec = 28
+        odds = Decimal(9) * Decimal(2) ** (Decimal(score - 580) / Decimal(40))
+        return (Decimal(1) / (Decimal(1) + odds)).quantize(_RATIO_PLACES)
+
+
 def grade_for(score: int) -> str:
     """The risk grade of a score."""
     for floor, grade in _GRADE_FLOORS:
@@ -191,10 +208,21 @@ def _price(
     product: Product, inputs: DecisionInputs, grade: str, as_of: date
 ) -> tuple[Decimal, Decimal | None, dict[str, int], int]:
     """Installment, DTI, points and score when priced at `grade`'s rate."""
-    schedule = schedule_for(
-        product, inputs.requested_amount, product.rate_for(grade), inputs.term, as_of
+    financed = sum(
+        (
+            f.amount_for(inputs.requested_amount, product.currency, product.rounding_mode)
+            for f in product.fees
+            if f.treatment == "financed"
+        ),
+        Decimal(0),
     )
-    installment = schedule.installment_amount
+    schedule = schedule_for(
+        product, inputs.requested_amount + financed, product.rate_for(grade), inputs.term, as_of
+    )
+    regular = schedule.installment_amount
+    if product.policy.affordability_basis == "interest":
+        regular = (schedule.total_interest / len(schedule.installments)).quantize(Decimal("0.01"))
+    installment = monthly_equivalent(regular, product.frequency)
     dti = debt_to_income(inputs.monthly_obligations, installment, inputs.monthly_income)
     points = score_points(inputs, dti)
     score = min(BASE_SCORE + sum(points.values()), MAX_SCORE)

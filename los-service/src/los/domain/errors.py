@@ -134,3 +134,73 @@ class CatalogError(DomainError):
     """The product catalog file is malformed; raised at start-up."""
 
     code = "invalid_catalog"
+
+
+class InvalidNationalIdError(InvalidRequestError):
+    """The national id does not have the format of its issuing country."""
+
+    code = "invalid_national_id"
+
+
+class DocumentsIncompleteError(ConflictError):
+    """A required document is missing or not verified yet."""
+
+    code = "documents_incomplete"
+
+    def __init__(self, detail: str, missing: list[str]) -> None:
+        super().__init__(detail)
+        self.missing = missing
+
+
+class DocumentNotFoundError(NotFoundError):
+    """The document id is unknown for this application."""
+
+    code = "document_not_found"
+
+
+class DocumentRejectedError(InvalidRequestError):
+    """The upload breaks a size, type or document-type rule."""
+
+    code = "document_invalid"
+
+
+class DocumentTooLargeError(DocumentRejectedError):
+    """The upload is larger than the configured limit."""
+
+    code = "document_too_large"
+
+
+class UnsupportedDocumentTypeError(DocumentRejectedError):
+    """The content type is not accepted, or the document type is unknown."""
+
+    code = "unsupported_document_type"
+
+
+class DocumentStateError(ConflictError):
+    """The document was already verified or rejected."""
+
+    code = "document_already_reviewed"
+
+
+class ReviewStageError(ForbiddenError):
+    """The reviewer's role cannot decide at the application's current approval stage."""
+
+    code = "review_stage_forbidden"
+
+
+class AlreadyReviewedError(ConflictError):
+    """This reviewer already decided on this application."""
+
+    code = "already_reviewed"
+
+
+class InvalidCounterOfferError(InvalidRequestError):
+    """A counter-offer must lower the amount or lengthen the term, within product limits."""
+
+    code = "invalid_counter_offer"
+
+
+class DecisionNotFoundError(NotFoundError):
+    """The application has not been decided yet."""
+
+    code = "decision_not_found"

@@ -26,6 +26,7 @@ class Disbursement:
     party_ref: str
     disbursement_date: date
     disbursed_at: datetime
+    rule_set_version: str | None = None
 
 
 def check_disbursable(offer: Offer, disbursement_date: date) -> None:
@@ -76,6 +77,10 @@ def loan_disbursed_event(product: Product, offer: Offer, d: Disbursement) -> Loa
             apr=offer.apr,
         ),
         disbursed_at=d.disbursed_at,
+        product_version=offer.product_version,
+        risk_grade=offer.grade,
+        decision_rule_set=d.rule_set_version,
+        aprc=offer.aprc,
     )
 
 

@@ -19,6 +19,7 @@ from loanmath import (
     annual_percentage_rate,
     build_schedule,
     due_dates,
+    eu_aprc,
     periods_per_year,
 )
 from los.domain.products import Product
@@ -66,11 +67,35 @@ class Offer:
     created_at: datetime
     expires_at: datetime
     schedule: tuple[ScheduleLine, ...]
+    aprc: Decimal | None = None
+
+    def _fees(self, treatment: str) -> Decimal:
+        return sum((f.amount for f in self.fees if f.treatment == treatment), Decimal(0))
 
     @property
     def deducted_fees(self) -> Decimal:
         """Fees taken out of the payout."""
-        return sum((f.amount for f in self.fees if f.treatment == "deducted"), Decimal(0))
+        return self._fees("deducted")
+
+    @property
+    def financed_fees(self) -> Decimal:
+        """Fees capitalised into the principal."""
+        return self._fees("financed")
+
+    @property
+    def upfront_fees(self) -> Decimal:
+        """Fees the borrower pays at signing, outside the loan."""
+        return self._fees("upfront")
+
+    @property
+    def requested_amount(self) -> Decimal:
+        """The credit asked for: the principal without financed fees."""
+        return self.principal - self.financed_fees
+
+    @property
+    def amount_financed(self) -> Decimal:
+        """Cash the borrower actually gets the use of: the APR's base (Reg Z)."""
+        return self.requested_amount - self.deducted_fees - self.upfront_fees
 
     @property
     def net_disbursed(self) -> Decimal:
@@ -116,25 +141,34 @@ def build_offer(
     now: datetime,
     validity: timedelta,
 ) -> Offer:
-    """Price an approved application: schedule, fees, APR on the amount financed, expiry."""
+    """Price an approved application: schedule, fees, APR and APRC on the amount financed.
+
+    `principal` is the amount requested; fees are computed on it. Financed fees are added
+    to the scheduled principal; deducted and upfront fees reduce the amount financed. The
+    APR is the US actuarial rate over unit periods; the APRC the EU annual effective rate
+    over ACT/365 times (both from loanmath, six decimals).
+    """
     offer_date = now.date()
     rate = product.rate_for(grade)
-    schedule = schedule_for(product, principal, rate, term, offer_date)
     fees = tuple(
         OfferFee(rule.code, amount, rule.treatment)
         for rule in product.fees
         if (amount := rule.amount_for(principal, product.currency, product.rounding_mode)) > 0
     )
-    deducted = sum((f.amount for f in fees if f.treatment == "deducted"), Decimal(0))
-    apr = annual_percentage_rate(
-        principal - deducted,
-        [line.total for line in schedule.installments],
-        periods_per_year(product.frequency),
+    financed = sum((f.amount for f in fees if f.treatment == "financed"), Decimal(0))
+    prepaid = sum((f.amount for f in fees if f.treatment != "financed"), Decimal(0))
+    schedule = schedule_for(product, principal + financed, rate, term, offer_date)
+    payments = [line.total for line in schedule.installments]
+    apr = annual_percentage_rate(principal - prepaid, payments, periods_per_year(product.frequency))
+    aprc = eu_aprc(
+        principal - prepaid,
+        [(line.due_date, line.total) for line in schedule.installments],
+        offer_date,
     )
     return Offer(
         product_code=product.code,
         product_version=product.version,
-        principal=principal,
+        principal=principal + financed,
         currency=product.currency,
         annual_rate=rate,
         grade=grade,
@@ -153,4 +187,5 @@ def build_offer(
             ScheduleLine(i.number, i.due_date, i.principal, i.interest, i.total)
             for i in schedule.installments
         ),
+        aprc=aprc,
     )

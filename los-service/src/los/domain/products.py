@@ -38,20 +38,60 @@ ALLOCATION_BUCKETS = frozenset({"penalties", "fees", "interest", "principal"})
 FEE_TREATMENTS = frozenset(get_args(contract.FeeTreatment))
 
 
+FEE_KINDS = frozenset({"percentage", "flat"})
+PRODUCT_KINDS = frozenset({"personal", "auto", "msme", "short_term", "invoice"})
+EMPLOYMENT_VALUES = frozenset({"employed", "self_employed", "unemployed", "retired", "student"})
+
+
 @dataclass(frozen=True, slots=True)
 class FeeRule:
-    """A percentage fee on the principal, clamped to [minimum, maximum]."""
+    """A fee: a percentage of the principal clamped to [minimum, maximum], or a flat amount.
+
+    Treatment: `deducted` comes out of the payout; `upfront` is paid by the borrower at
+    signing; `financed` is capitalised into the principal and paid out of the proceeds.
+    """
 
     code: str
     rate: Decimal
     minimum: Decimal
     maximum: Decimal
     treatment: str
+    kind: str = "percentage"
+    flat_amount: Decimal = Decimal(0)
 
     def amount_for(self, principal: Decimal, currency: str, mode: RoundingMode) -> Decimal:
         """The fee in money, rounded with the product's rule, then clamped."""
+        if self.kind == "flat":
+            return self.flat_amount
         raw = round_money(principal * self.rate, currency, mode)
         return min(max(raw, self.minimum), self.maximum)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRequirement:
+    """A document the application needs before acceptance, always or above an amount."""
+
+    doc_type: str
+    above_amount: Decimal | None = None
+
+    def applies_to(self, amount: Decimal) -> bool:
+        """Whether an application for `amount` needs this document."""
+        return self.above_amount is None or amount > self.above_amount
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPolicy:
+    """Product eligibility and credit-policy limits read by the decision engine."""
+
+    min_age: int = 18
+    max_age_at_maturity: int = 75
+    eligible_employment: frozenset[str] = EMPLOYMENT_VALUES - {"unemployed"}
+    max_exposure: Decimal | None = None
+    min_residual_income: Decimal = Decimal(0)
+    min_bureau_score: int = 0
+    # "installment": DTI counts the whole installment; "interest": only its interest (for
+    # receivables finance, where a third party repays the principal).
+    affordability_basis: str = "installment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +126,19 @@ class Product:
     penalty: PenaltyTerms
     max_dti_approve: Decimal
     max_dti_refer: Decimal
+    kind: str = "personal"
+    description: str = ""
+    required_documents: tuple[DocumentRequirement, ...] = ()
+    policy: ProductPolicy = ProductPolicy()
+    second_approval_above: Decimal | None = None
+
+    def documents_for(self, amount: Decimal) -> tuple[str, ...]:
+        """Document types an application for `amount` must have verified."""
+        return tuple(r.doc_type for r in self.required_documents if r.applies_to(amount))
+
+    def needs_second_approval(self, amount: Decimal) -> bool:
+        """Whether a manual approval of `amount` also needs a credit manager."""
+        return self.second_approval_above is not None and amount > self.second_approval_above
 
     @property
     def min_rate(self) -> Decimal:
@@ -205,6 +258,18 @@ def _parse_product(raw: Mapping[str, Any], where: str) -> Product:
     max_dti_refer = _decimal(raw, "max_dti_refer", where)
     if not Decimal(0) < max_dti_approve <= max_dti_refer:
         raise CatalogError(f"{where}: need 0 < max_dti_approve <= max_dti_refer")
+    kind = str(raw.get("kind", "personal"))
+    if kind not in PRODUCT_KINDS:
+        raise CatalogError(f"{where}: kind must be one of {sorted(PRODUCT_KINDS)}")
+    documents = tuple(
+        _parse_document(d, f"{where} required_documents[{i}]", minor)
+        for i, d in enumerate(raw.get("required_documents", []))
+    )
+    second = (
+        _money(raw, "second_approval_above", where, minor)
+        if "second_approval_above" in raw
+        else None
+    )
     return Product(
         code=code,
         name=_str(raw, "name", where),
@@ -225,17 +290,72 @@ def _parse_product(raw: Mapping[str, Any], where: str) -> Product:
         penalty=penalty,
         max_dti_approve=max_dti_approve,
         max_dti_refer=max_dti_refer,
+        kind=kind,
+        description=str(raw.get("description", "")),
+        required_documents=documents,
+        policy=_parse_policy(raw.get("policy", {}), f"{where} policy", minor),
+        second_approval_above=second,
     )
+
+
+def _parse_document(raw: Any, where: str, minor: int) -> DocumentRequirement:
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: must be a table")
+    above = _money(raw, "above_amount", where, minor) if "above_amount" in raw else None
+    return DocumentRequirement(_str(raw, "type", where), above)
+
+
+def _parse_policy(raw: Any, where: str, minor: int) -> ProductPolicy:
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: must be a table")
+    default = ProductPolicy()
+    employment = raw.get("eligible_employment")
+    if employment is None:
+        eligible = default.eligible_employment
+    else:
+        if not isinstance(employment, list) or not set(employment) <= EMPLOYMENT_VALUES:
+            raise CatalogError(
+                f"{where}: eligible_employment must list values of {sorted(EMPLOYMENT_VALUES)}"
+            )
+        eligible = frozenset(str(e) for e in employment)
+    policy = ProductPolicy(
+        min_age=_int(raw, "min_age", where) if "min_age" in raw else default.min_age,
+        max_age_at_maturity=_int(raw, "max_age_at_maturity", where)
+        if "max_age_at_maturity" in raw
+        else default.max_age_at_maturity,
+        eligible_employment=eligible,
+        max_exposure=_money(raw, "max_exposure", where, minor) if "max_exposure" in raw else None,
+        min_residual_income=_money(raw, "min_residual_income", where, minor)
+        if "min_residual_income" in raw
+        else default.min_residual_income,
+        min_bureau_score=_int(raw, "min_bureau_score", where, minimum=0)
+        if "min_bureau_score" in raw
+        else default.min_bureau_score,
+        affordability_basis=str(raw.get("affordability_basis", default.affordability_basis)),
+    )
+    if policy.affordability_basis not in ("installment", "interest"):
+        raise CatalogError(f"{where}: affordability_basis must be 'installment' or 'interest'")
+    if policy.max_age_at_maturity <= policy.min_age:
+        raise CatalogError(f"{where}: need min_age < max_age_at_maturity")
+    return policy
 
 
 def _parse_fee(raw: Any, where: str, minor: int) -> FeeRule:
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}: must be a table")
-    if raw.get("kind") != "percentage":
-        raise CatalogError(f"{where}: only kind = 'percentage' is supported")
+    kind = raw.get("kind")
+    if kind not in FEE_KINDS:
+        raise CatalogError(f"{where}: kind must be 'percentage' or 'flat'")
     treatment = _str(raw, "treatment", where)
     if treatment not in FEE_TREATMENTS:
         raise CatalogError(f"{where}: treatment must be one of {sorted(FEE_TREATMENTS)}")
+    if kind == "flat":
+        amount = _money(raw, "amount", where, minor)
+        if amount <= 0:
+            raise CatalogError(f"{where}: a flat fee needs amount > 0")
+        return FeeRule(
+            _str(raw, "code", where), Decimal(0), amount, amount, treatment, "flat", amount
+        )
     rate = _decimal(raw, "rate", where)
     minimum = _money(raw, "min", where, minor)
     maximum = _money(raw, "max", where, minor)

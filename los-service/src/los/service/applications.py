@@ -1,14 +1,32 @@
-"""Application use cases: intake, decision, review, offer acceptance, withdrawal, disbursement."""
+"""Application use cases: intake, decision, review, offer acceptance, withdrawal, disbursement.
+
+Each use case changes state, appends to the application's audit chain and stages its
+events in one transaction, so nothing is ever half-done.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from los.adapters.orm import ApplicationRow, DecisionRow, OfferRow, ReviewRow
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lending_schemas.v1 import ApplicationDecidedV1, ApplicationSubmittedV1, DecisionReasonV1
+from loanmath import due_dates
+from los.adapters.orm import (
+    ApplicantRow,
+    ApplicationRow,
+    CheckRow,
+    DecisionRow,
+    DocumentRow,
+    OfferRow,
+    ReviewRow,
+)
+from los.adapters.providers import Providers
 from los.adapters.repository import (
     ApplicantRepository,
     ApplicationFilter,
@@ -16,19 +34,29 @@ from los.adapters.repository import (
     offer_from_row,
     offer_to_row,
 )
-from los.domain.applicants import EmploymentStatus
+from los.domain.applicants import EmploymentStatus, age_on, normalise_national_id
 from los.domain.applications import ApplicationStatus, transition
-from los.domain.decision import DecisionInputs, Outcome, decide
+from los.domain.checks import CheckKind, CheckResult, CheckStatus, IdentityQuery
+from los.domain.decision import DecisionInputs, Outcome
+from los.domain.documents import missing_documents
 from los.domain.errors import (
+    AlreadyReviewedError,
     ApplicantNotFoundError,
     ApplicationNotFoundError,
+    DecisionNotFoundError,
+    DocumentsIncompleteError,
     FourEyesViolationError,
+    IllegalTransitionError,
     OfferExpiredError,
     OfferNotFoundError,
+    ReviewStageError,
 )
 from los.domain.handoff import Disbursement, loan_disbursed_event
 from los.domain.offers import Offer, build_offer
+from los.domain.policy import PolicyDecision, PolicyInputs, evaluate, fingerprint
 from los.domain.products import Catalog, Product
+from los.domain.reviews import check_counter_offer, may_decide_at, required_stages
+from los.service.audit import application_stream, record
 from los.service.common import commit, flush
 from servicekit.clock import Clock
 from servicekit.db import UnitOfWork
@@ -59,6 +87,42 @@ class ApplicationView:
     decision: DecisionRow | None
     reviews: Sequence[ReviewRow]
     offer: OfferRow | None
+    pending_stage: str | None = None
+
+
+def _snapshot(row: ApplicationRow) -> dict[str, Any]:
+    """The audited fields of an application."""
+    return {
+        "status": row.status,
+        "requested_amount": str(row.requested_amount),
+        "term": row.term,
+        "approved_amount": None if row.approved_amount is None else str(row.approved_amount),
+        "approved_term": row.approved_term,
+        "assignee": row.assignee,
+        "loan_id": row.loan_id,
+    }
+
+
+async def _audit(
+    session: AsyncSession,
+    row: ApplicationRow,
+    *,
+    actor: str,
+    action: str,
+    clock: Clock,
+    before: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    after = _snapshot(row) | (extra or {})
+    await record(
+        session,
+        application_stream(row.id),
+        actor=actor,
+        action=action,
+        at=clock.now(),
+        before=before,
+        after=after,
+    )
 
 
 async def create_application(
@@ -87,11 +151,56 @@ async def create_application(
         updated_at=now,
     )
     ApplicationRepository(uow.session).add(row)
+    await flush(uow)
+    await _audit(
+        uow.session,
+        row,
+        actor=actor,
+        action="application_created",
+        clock=clock,
+        before=None,
+        extra={
+            "product_code": row.product_code,
+            "product_version": row.product_version,
+            "monthly_income": str(row.monthly_income),
+            "monthly_obligations": str(row.monthly_obligations),
+            "purpose": row.purpose,
+        },
+    )
     await commit(uow)
     return row
 
 
-async def get_application(uow: UnitOfWork, application_id: str) -> ApplicationView:
+async def _pending_stage(
+    repo: ApplicationRepository, catalog: Catalog, row: ApplicationRow
+) -> str | None:
+    """The approval stage a referred application waits for."""
+    if row.status != ApplicationStatus.REFERRED.value:
+        return None
+    reviews = await repo.list_reviews(row.id)
+    amount = _proposed_amount(row, reviews)
+    stages = required_stages(catalog.get(row.product_code), amount)
+    approvals = [r for r in reviews if r.outcome in ("approve", "counter_offer")]
+    return stages[len(approvals)] if len(approvals) < len(stages) else None
+
+
+def _proposed_amount(row: ApplicationRow, reviews: Sequence[ReviewRow]) -> Decimal:
+    for review in reversed(reviews):
+        if review.counter_amount is not None:
+            return review.counter_amount
+    return row.requested_amount
+
+
+def _proposed_term(row: ApplicationRow, reviews: Sequence[ReviewRow]) -> int:
+    for review in reversed(reviews):
+        if review.counter_term is not None:
+            return review.counter_term
+    return row.term
+
+
+async def get_application(
+    uow: UnitOfWork, application_id: str, catalog: Catalog | None = None
+) -> ApplicationView:
     """The application with everything hanging off it."""
     repo = ApplicationRepository(uow.session)
     row = await _load(repo, application_id)
@@ -100,6 +209,7 @@ async def get_application(uow: UnitOfWork, application_id: str) -> ApplicationVi
         decision=await repo.get_decision(application_id),
         reviews=await repo.list_reviews(application_id),
         offer=await repo.get_offer(application_id),
+        pending_stage=None if catalog is None else await _pending_stage(repo, catalog, row),
     )
 
 
@@ -120,6 +230,47 @@ async def get_offer(uow: UnitOfWork, application_id: str) -> Offer:
     return offer_from_row(row)
 
 
+def _query(applicant: ApplicantRow) -> IdentityQuery:
+    return IdentityQuery(
+        first_name=applicant.first_name,
+        last_name=applicant.last_name,
+        date_of_birth=applicant.date_of_birth,
+        national_id=applicant.national_id,
+        country=applicant.id_country or str(applicant.address.get("country", "")),
+    )
+
+
+async def _guarded(kind: CheckKind, provider: str, call: Any) -> Any:
+    """A provider that raises anyway still yields an `error` check, never a 500."""
+    try:
+        return await call
+    except Exception as exc:
+        return CheckResult(kind, provider, CheckStatus.ERROR, error=type(exc).__name__)
+
+
+def _check_row(result: CheckResult, row: ApplicationRow, *, actor: str, clock: Clock) -> CheckRow:
+    return CheckRow(
+        application_id=row.id,
+        applicant_id=row.applicant_id,
+        kind=result.kind.value,
+        provider=result.provider,
+        status=result.status.value,
+        reference=result.reference,
+        reasons=list(result.reasons),
+        details=dict(result.details),
+        raw=result.raw,
+        error=result.error,
+        attempts=result.attempts,
+        requested_at=clock.now(),
+        requested_by=actor,
+    )
+
+
+def maturity_date(product: Product, start: date, term: int) -> date:
+    """The last due date of a loan of `term` installments starting on `start`."""
+    return due_dates(start, product.frequency, term + 1)[-1]
+
+
 async def submit_application(
     uow: UnitOfWork,
     catalog: Catalog,
@@ -128,24 +279,56 @@ async def submit_application(
     actor: str,
     clock: Clock,
     offer_validity: timedelta,
+    providers: Providers,
 ) -> ApplicationView:
-    """Decide a draft: approve (with an offer), refer to an underwriter, or decline."""
+    """Run KYC, screening, the bureau pull, the scorecard and the policy rules.
+
+    Approve (with an offer), refer to an underwriter, or decline. Check records, the
+    decision with every rule evaluated, the offer, the audit records and the
+    ApplicationSubmitted/ApplicationDecided events are committed together.
+    """
     repo = ApplicationRepository(uow.session)
     row = await _load(repo, application_id)
+    before = _snapshot(row)
     transition(row.status, ApplicationStatus.SUBMITTED)
     applicant = await ApplicantRepository(uow.session).get(row.applicant_id)
     if applicant is None:  # pragma: no cover - the foreign key forbids it
         raise ApplicantNotFoundError(f"No applicant with id {row.applicant_id}.")
     product = catalog.get(row.product_code)
     now = clock.now()
-    inputs = DecisionInputs(
-        requested_amount=row.requested_amount,
-        term=row.term,
-        monthly_income=row.monthly_income,
-        monthly_obligations=row.monthly_obligations,
-        employment_status=EmploymentStatus(applicant.employment_status),
+    today = now.date()
+    query = _query(applicant)
+    id_key = normalise_national_id(applicant.national_id)
+    kyc: CheckResult = await _guarded(
+        CheckKind.KYC, providers.kyc.name, providers.kyc.verify(query, id_key)
     )
-    decision = decide(product, inputs, now.date())
+    sanctions = providers.watchlist.screen(query)
+    try:
+        bureau, report = await providers.bureau.pull(query, id_key)
+    except Exception as exc:
+        bureau = CheckResult(
+            CheckKind.BUREAU, providers.bureau.name, CheckStatus.ERROR, error=type(exc).__name__
+        )
+        report = None
+    inputs = PolicyInputs(
+        application=DecisionInputs(
+            requested_amount=row.requested_amount,
+            term=row.term,
+            monthly_income=row.monthly_income,
+            monthly_obligations=row.monthly_obligations,
+            employment_status=EmploymentStatus(applicant.employment_status),
+        ),
+        applicant_age=age_on(applicant.date_of_birth, today),
+        age_at_maturity=age_on(applicant.date_of_birth, maturity_date(product, today, row.term)),
+        kyc=kyc.status,
+        sanctions=sanctions.status,
+        sanctions_reasons=sanctions.reasons,
+        bureau_status=bureau.status,
+        bureau=report,
+        existing_exposure=await repo.exposure(row.applicant_id, row.id),
+        possible_duplicate=bool(applicant.possible_duplicate_of),
+    )
+    decision = evaluate(product, inputs, today)
     target = {
         Outcome.APPROVE: ApplicationStatus.APPROVED,
         Outcome.REFER: ApplicationStatus.REFERRED,
@@ -155,25 +338,136 @@ async def submit_application(
     row.submitted_by = actor
     row.submitted_at = now
     row.updated_at = now
-    decision_row = DecisionRow(
+    for result in (kyc, sanctions, bureau):
+        repo.add(_check_row(result, row, actor=actor, clock=clock))
+    decision_row = _decision_row(row, product, inputs, decision, now=clock)
+    repo.add(decision_row)
+    offer_row = None
+    if target is ApplicationStatus.APPROVED:
+        row.approved_amount = row.requested_amount
+        row.approved_term = row.term
+        offer_row = _make_offer(
+            repo, row, product, decision.grade, now_clock=clock, validity=offer_validity
+        )
+    await flush(uow)
+    await _audit(
+        uow.session, row, actor=actor, action="application_submitted", clock=clock, before=before
+    )
+    await _audit(
+        uow.session,
+        row,
+        actor="system",
+        action="decision_made",
+        clock=clock,
+        before=None,
+        extra={
+            "outcome": decision.outcome.value,
+            "score": decision.score,
+            "grade": decision.grade,
+            "reasons": [r.code for r in decision.reasons],
+            "rule_set_version": decision.rule_set_version,
+            "fingerprint": decision_row.fingerprint,
+            "checks": {r.kind.value: r.status.value for r in (kyc, sanctions, bureau)},
+        },
+    )
+    await stage_event(
+        uow.session,
+        ApplicationSubmittedV1(
+            application_id=row.id,
+            party_ref=applicant.party_ref,
+            product_code=row.product_code,
+            product_version=row.product_version,
+            requested_amount=row.requested_amount,
+            currency=row.currency,
+            term=row.term,
+            submitted_at=now,
+        ),
+        source=EVENT_SOURCE,
+        subject=row.id,
+        now=now,
+    )
+    await _stage_decided(uow.session, row, applicant, decision_row, source="automated", clock=clock)
+    await commit(uow)
+    return ApplicationView(row, decision_row, [], offer_row)
+
+
+def _decision_row(
+    row: ApplicationRow,
+    product: Product,
+    inputs: PolicyInputs,
+    decision: PolicyDecision,
+    *,
+    now: Clock,
+) -> DecisionRow:
+    return DecisionRow(
         application_id=row.id,
         outcome=decision.outcome.value,
         score=decision.score,
         grade=decision.grade,
         annual_rate=decision.annual_rate,
-        reasons=[{"code": r.code, "description": r.description} for r in decision.reasons],
+        reasons=[
+            {"code": r.code, "description": r.description, "notice": r.notice}
+            for r in decision.reasons
+        ],
         rule_set_version=decision.rule_set_version,
-        inputs=decision.inputs_record(inputs),
-        decided_at=now,
+        inputs=inputs.record(),
+        decided_at=now.now(),
+        pd=decision.pd,
+        rules=[r.as_dict() for r in decision.rules],
+        figures=decision.figures(),
+        fingerprint=fingerprint(product, inputs, decision),
+        scorecard_version=decision.scorecard_version,
     )
-    repo.add(decision_row)
-    offer_row = None
-    if target is ApplicationStatus.APPROVED:
-        offer_row = _make_offer(
-            repo, row, product, decision.grade, now_clock=clock, validity=offer_validity
-        )
-    await commit(uow)
-    return ApplicationView(row, decision_row, [], offer_row)
+
+
+async def _stage_decided(
+    session: AsyncSession,
+    row: ApplicationRow,
+    applicant: ApplicantRow,
+    decision: DecisionRow | None,
+    *,
+    source: str,
+    clock: Clock,
+) -> None:
+    outcome = {"approved": "approved", "referred": "referred", "declined": "declined"}[row.status]
+    await stage_event(
+        session,
+        ApplicationDecidedV1(
+            application_id=row.id,
+            party_ref=applicant.party_ref,
+            product_code=row.product_code,
+            outcome=outcome,
+            source=source,
+            score=None if decision is None else decision.score,
+            grade=None if decision is None else decision.grade,
+            rule_set_version="manual" if decision is None else decision.rule_set_version,
+            reasons=[]
+            if decision is None or (row.status == "approved" and source != "automated")
+            else [
+                DecisionReasonV1(code=r["code"], description=r["description"])
+                for r in decision.reasons
+            ],
+            approved_amount=row.approved_amount if row.status == "approved" else None,
+            currency=row.currency,
+            annual_rate=None
+            if decision is None or row.status != "approved"
+            else decision.annual_rate,
+            decided_at=clock.now(),
+        ),
+        source=EVENT_SOURCE,
+        subject=row.id,
+        now=clock.now(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewInput:
+    """One reviewer's decision."""
+
+    outcome: str  # approve | decline | counter_offer
+    comment: str
+    amount: Decimal | None = None
+    term: int | None = None
 
 
 async def review_application(
@@ -181,38 +475,95 @@ async def review_application(
     catalog: Catalog,
     application_id: str,
     *,
-    outcome: str,
-    comment: str,
+    review: ReviewInput,
     reviewer: str,
+    roles: frozenset[str],
     clock: Clock,
     offer_validity: timedelta,
 ) -> ApplicationView:
-    """An underwriter's decision on a referred application; never by its submitter."""
+    """A staged manual decision on a referred application.
+
+    An underwriter decides first; above the product's threshold a credit manager must also
+    approve. Four eyes: the submitter may not review, and each reviewer decides once. A
+    decline at any stage declines. A counter-offer (lower amount and/or longer term) is an
+    approval on the new terms.
+    """
     repo = ApplicationRepository(uow.session)
     row = await _load(repo, application_id)
-    target = ApplicationStatus.APPROVED if outcome == "approve" else ApplicationStatus.DECLINED
+    before = _snapshot(row)
+    target = (
+        ApplicationStatus.DECLINED if review.outcome == "decline" else ApplicationStatus.APPROVED
+    )
     transition(row.status, target)
     if row.submitted_by == reviewer:
         raise FourEyesViolationError("The person who submitted an application cannot review it.")
-    decision = await repo.get_decision(application_id)
-    now = clock.now()
-    repo.add(
-        ReviewRow(
-            application_id=row.id,
-            reviewer=reviewer,
-            outcome=outcome,
-            comment=comment,
-            reviewed_at=now,
+    reviews = list(await repo.list_reviews(application_id))
+    if any(r.reviewer == reviewer for r in reviews):
+        raise AlreadyReviewedError("Each reviewer decides once on an application.")
+    product = catalog.get(row.product_code)
+    amount, term = _proposed_amount(row, reviews), _proposed_term(row, reviews)
+    if review.outcome == "counter_offer":
+        amount, term = check_counter_offer(
+            product, row.requested_amount, row.term, review.amount, review.term
         )
+    approvals = [r for r in reviews if r.outcome in ("approve", "counter_offer")]
+    stages = required_stages(product, amount)
+    stage = stages[min(len(approvals), len(stages) - 1)]
+    if not may_decide_at(stage, roles):
+        raise ReviewStageError(f"This application waits for a {stage} decision.")
+    now = clock.now()
+    review_row = ReviewRow(
+        application_id=row.id,
+        reviewer=reviewer,
+        outcome=review.outcome,
+        comment=review.comment,
+        reviewed_at=now,
+        stage=stage,
+        counter_amount=amount if review.outcome == "counter_offer" else None,
+        counter_term=term if review.outcome == "counter_offer" else None,
     )
-    row.status = target.value
+    repo.add(review_row)
+    final = review.outcome == "decline" or len(approvals) + 1 >= len(stages)
+    if final:
+        row.status = target.value
+        if target is ApplicationStatus.APPROVED:
+            row.approved_amount, row.approved_term = amount, term
+            decision = await repo.get_decision(application_id)
+            grade = decision.grade if decision is not None else "E"
+            _make_offer(repo, row, product, grade, now_clock=clock, validity=offer_validity)
     row.updated_at = now
-    if target is ApplicationStatus.APPROVED:
-        grade = decision.grade if decision is not None else "E"
-        product = catalog.get(row.product_code)
-        _make_offer(repo, row, product, grade, now_clock=clock, validity=offer_validity)
+    await flush(uow)
+    await _audit(
+        uow.session,
+        row,
+        actor=reviewer,
+        action="review_recorded",
+        clock=clock,
+        before=before,
+        extra={
+            "review": {
+                "outcome": review.outcome,
+                "stage": stage,
+                "comment": review.comment,
+                "counter_amount": None if review_row.counter_amount is None else str(amount),
+                "counter_term": review_row.counter_term,
+                "final": final,
+            }
+        },
+    )
+    if final:
+        applicant = await ApplicantRepository(uow.session).get(row.applicant_id)
+        assert applicant is not None
+        await _stage_decided(
+            uow.session,
+            row,
+            applicant,
+            await repo.get_decision(application_id),
+            source="manual_review",
+            clock=clock,
+        )
     await commit(uow)
-    return await get_application(uow, application_id)
+    return await get_application(uow, application_id, catalog)
 
 
 def _make_offer(
@@ -226,9 +577,9 @@ def _make_offer(
 ) -> OfferRow:
     offer = build_offer(
         product,
-        principal=row.requested_amount,
+        principal=row.approved_amount if row.approved_amount is not None else row.requested_amount,
         grade=grade,
-        term=row.term,
+        term=row.approved_term if row.approved_term is not None else row.term,
         now=now_clock.now(),
         validity=validity,
     )
@@ -237,12 +588,27 @@ def _make_offer(
     return offer_row
 
 
+async def _check_documents(
+    repo: ApplicationRepository, catalog: Catalog, row: ApplicationRow
+) -> None:
+    product = catalog.get(row.product_code)
+    amount = row.approved_amount if row.approved_amount is not None else row.requested_amount
+    docs: Sequence[DocumentRow] = await repo.list_documents(row.id)
+    missing = missing_documents(product.documents_for(amount), docs)
+    if missing:
+        raise DocumentsIncompleteError(
+            "Required documents are missing or not verified: " + ", ".join(missing) + ".",
+            missing=missing,
+        )
+
+
 async def accept_offer(
-    uow: UnitOfWork, application_id: str, *, actor: str, clock: Clock
+    uow: UnitOfWork, catalog: Catalog, application_id: str, *, actor: str, clock: Clock
 ) -> ApplicationRow:
-    """The borrower accepts before expiry; a late acceptance expires the application."""
+    """The borrower accepts before expiry, once every required document is verified."""
     repo = ApplicationRepository(uow.session)
     row = await _load(repo, application_id)
+    before = _snapshot(row)
     transition(row.status, ApplicationStatus.ACCEPTED)
     offer_row = await repo.get_offer(application_id)
     if offer_row is None:  # pragma: no cover - approval always stores an offer
@@ -251,26 +617,63 @@ async def accept_offer(
     if offer_from_row(offer_row).is_expired(now):
         row.status = transition(row.status, ApplicationStatus.EXPIRED).value
         row.updated_at = now
+        await flush(uow)
+        await _audit(
+            uow.session, row, actor=actor, action="offer_expired", clock=clock, before=before
+        )
         await commit(uow)
         raise OfferExpiredError(
             f"The offer expired at {offer_row.expires_at.isoformat()}; the application is expired."
         )
+    await _check_documents(repo, catalog, row)
     row.status = ApplicationStatus.ACCEPTED.value
     row.updated_at = now
     offer_row.accepted_at = now
     offer_row.accepted_by = actor
+    await flush(uow)
+    await _audit(uow.session, row, actor=actor, action="offer_accepted", clock=clock, before=before)
     await commit(uow)
     return row
 
 
 async def withdraw_application(
-    uow: UnitOfWork, application_id: str, *, clock: Clock
+    uow: UnitOfWork, application_id: str, *, actor: str, clock: Clock, reason: str | None = None
 ) -> ApplicationRow:
     """The applicant steps back before acceptance."""
     repo = ApplicationRepository(uow.session)
     row = await _load(repo, application_id)
+    before = _snapshot(row)
     row.status = transition(row.status, ApplicationStatus.WITHDRAWN).value
     row.updated_at = clock.now()
+    await flush(uow)
+    await _audit(
+        uow.session,
+        row,
+        actor=actor,
+        action="application_withdrawn",
+        clock=clock,
+        before=before,
+        extra={"reason": reason},
+    )
+    await commit(uow)
+    return row
+
+
+async def assign_application(
+    uow: UnitOfWork, application_id: str, *, assignee: str | None, actor: str, clock: Clock
+) -> ApplicationRow:
+    """Put a referred application in a reviewer's queue (or back in the shared queue)."""
+    repo = ApplicationRepository(uow.session)
+    row = await _load(repo, application_id)
+    if row.status != ApplicationStatus.REFERRED.value:
+        raise IllegalTransitionError(row.status, "assigned")
+    before = _snapshot(row)
+    row.assignee = assignee
+    row.updated_at = clock.now()
+    await flush(uow)
+    await _audit(
+        uow.session, row, actor=actor, action="application_assigned", clock=clock, before=before
+    )
     await commit(uow)
     return row
 
@@ -287,13 +690,16 @@ async def disburse_application(
     """Pay out an accepted offer and stage LoanDisbursed in the same transaction."""
     repo = ApplicationRepository(uow.session)
     row = await _load(repo, application_id)
+    before = _snapshot(row)
     target = transition(row.status, ApplicationStatus.DISBURSED)
+    await _check_documents(repo, catalog, row)
     offer_row = await repo.get_offer(application_id)
     if offer_row is None:  # pragma: no cover - acceptance needs an offer
         raise OfferNotFoundError(f"Application {application_id} has no offer.")
     applicant = await ApplicantRepository(uow.session).get(row.applicant_id)
     if applicant is None:  # pragma: no cover - the foreign key forbids it
         raise ApplicantNotFoundError(f"No applicant with id {row.applicant_id}.")
+    decision = await repo.get_decision(application_id)
     now = clock.now()
     disbursement = Disbursement(
         loan_id=loan_id or str(uuid.uuid4()),
@@ -301,6 +707,7 @@ async def disburse_application(
         party_ref=applicant.party_ref,
         disbursement_date=clock.today(),
         disbursed_at=now,
+        rule_set_version=None if decision is None else decision.rule_set_version,
     )
     event = loan_disbursed_event(
         catalog.get(row.product_code), offer_from_row(offer_row), disbursement
@@ -312,11 +719,62 @@ async def disburse_application(
     row.disbursement_date = disbursement.disbursement_date
     row.updated_at = now
     await flush(uow)
+    await _audit(
+        uow.session,
+        row,
+        actor=actor,
+        action="loan_disbursed",
+        clock=clock,
+        before=before,
+        extra={"net_disbursed": str(event.net_disbursed), "principal": str(event.principal)},
+    )
     await stage_event(
         uow.session, event, source=EVENT_SOURCE, subject=disbursement.loan_id, now=now
     )
     await commit(uow)
     return row
+
+
+async def list_checks(uow: UnitOfWork, application_id: str) -> Sequence[CheckRow]:
+    """The stored check records of an application."""
+    repo = ApplicationRepository(uow.session)
+    await _load(repo, application_id)
+    return await repo.list_checks(application_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A stored decision re-run on its stored inputs."""
+
+    stored_outcome: str
+    replayed_outcome: str
+    stored_fingerprint: str | None
+    replayed_fingerprint: str
+    reasons: list[str]
+
+    @property
+    def identical(self) -> bool:
+        """Whether the re-run reproduced the stored decision exactly."""
+        return self.stored_fingerprint == self.replayed_fingerprint
+
+
+async def replay_decision(uow: UnitOfWork, catalog: Catalog, application_id: str) -> Replay:
+    """Re-run the policy on the stored inputs, as of the stored decision date."""
+    repo = ApplicationRepository(uow.session)
+    row = await _load(repo, application_id)
+    stored = await repo.get_decision(application_id)
+    if stored is None:
+        raise DecisionNotFoundError(f"Application {application_id} has no decision yet.")
+    product = catalog.get(row.product_code)
+    inputs = PolicyInputs.from_record(stored.inputs)
+    decision = evaluate(product, inputs, stored.decided_at.date())
+    return Replay(
+        stored_outcome=stored.outcome,
+        replayed_outcome=decision.outcome.value,
+        stored_fingerprint=stored.fingerprint,
+        replayed_fingerprint=fingerprint(product, inputs, decision),
+        reasons=[r.code for r in decision.reasons],
+    )
 
 
 async def _load(repo: ApplicationRepository, application_id: str) -> ApplicationRow:

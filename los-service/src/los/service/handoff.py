@@ -13,6 +13,7 @@ from los.adapters.orm import ApplicationRow
 from los.adapters.repository import ApplicationRepository, offer_from_row
 from los.domain.applications import ApplicationStatus, can_transition
 from los.domain.handoff import booking_mismatches
+from los.service.audit import application_stream, record
 from servicekit.clock import Clock
 from servicekit.db import UnitOfWork
 from servicekit.inbox import PermanentError
@@ -34,11 +35,27 @@ async def record_loan_booked(session: AsyncSession, event: LoanBookedV1) -> Appl
     if offer_row is None:  # pragma: no cover - a disbursed application always has an offer
         raise PermanentError("offer_not_found", f"Application {row.id} has no offer.")
     matches, mismatches = booking_mismatches(offer_from_row(offer_row), event)
+    before = {"status": row.status, "loan_id": row.loan_id}
     row.status = ApplicationStatus.BOOKED.value
     row.booked_at = event.booked_at
     row.schedule_matches_offer = matches
     row.mismatches = mismatches
     row.updated_at = event.booked_at
+    await session.flush()
+    await record(
+        session,
+        application_stream(row.id),
+        actor="lms",
+        action="loan_booked",
+        at=event.booked_at,
+        before=before,
+        after={
+            "status": row.status,
+            "loan_id": row.loan_id,
+            "schedule_matches_offer": matches,
+            "mismatches": mismatches,
+        },
+    )
     return row
 
 

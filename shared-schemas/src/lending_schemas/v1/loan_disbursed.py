@@ -32,11 +32,20 @@ __all__ = [
     "RoundingMode",
 ]
 
-DayCount = Literal["30/360", "ACT/360", "ACT/365F"]
+DayCount = Literal["30/360", "ACT/360", "ACT/365F", "30E/360", "ACT/ACT ISDA"]
 InterestBasis = Literal["equal_periods", "day_count"]
-AmortizationMethod = Literal["annuity"]
-PaymentFrequency = Literal["monthly"]
-RoundingMode = Literal["half_even"]
+AmortizationMethod = Literal["annuity", "equal_principal", "interest_only", "bullet", "flat"]
+PaymentFrequency = Literal[
+    "monthly",
+    "weekly",
+    "biweekly",
+    "quarterly",
+    "semi_annual",
+    "annual",
+    "daily",
+    "whole_term",
+]
+RoundingMode = Literal["half_even", "half_up", "half_down", "down", "up", "ceiling", "floor"]
 FeeTreatment = Literal["deducted", "financed", "upfront"]
 AllocationBucket = Literal["penalties", "fees", "interest", "principal"]
 
@@ -77,7 +86,7 @@ class LoanDisbursedV1(EventModel):
     """Published by the LOS once funds leave, so the LMS can book the loan."""
 
     event_type: ClassVar[str] = "LoanDisbursed"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"
 
     loan_id: NonEmptyStr
     application_id: NonEmptyStr
@@ -111,6 +120,19 @@ class LoanDisbursedV1(EventModel):
     penalty: PenaltyTermsV1
     promised: PromisedTermsV1
     disbursed_at: UtcDatetime
+    # Added in 1.1 (optional): what the offer was priced on, so servicing can trace it back.
+    product_version: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+        default=None, description="Catalog version of the product the offer was priced on."
+    )
+    risk_grade: NonEmptyStr | None = Field(
+        default=None, description="Risk grade the rate was taken from (A best)."
+    )
+    decision_rule_set: NonEmptyStr | None = Field(
+        default=None, description="Version of the decision rule set that approved the loan."
+    )
+    aprc: NonNegativeDecimalString | None = Field(
+        default=None, description="EU APRC (annual effective, ACT/365) as a fraction."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> LoanDisbursedV1:

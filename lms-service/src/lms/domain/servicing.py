@@ -1,0 +1,337 @@
+"""The servicing engine: a loan's state is a pure function of its booked schedule and its
+money events (payments and charges) taken in value-date order.
+
+Every change (a new payment, a backdated one, a reversal) replays all active events from
+the booked schedule, so each balance is what it would have been had the events arrived
+in order. The caller compares the replay with what it stored and posts the differences.
+
+Overpayment (what is left after every installment due by the value date is paid):
+
+- ``hold_credit``: no re-amortisation; the excess is held against the coming
+  installments (paid in advance, in due-date order, with the same waterfall); whatever
+  exceeds the whole schedule is a credit balance owed to the borrower.
+- ``reduce_term`` / ``reduce_installment``: the excess repays principal (an allocation
+  line on installment 0, "principal prepayment") and loanmath's `regenerate_schedule`
+  rebuilds the installments not yet due (fewer of them, or smaller ones). Without the
+  booked loanmath schedule, or when the excess reaches the principal not yet due, or
+  loanmath refuses the change, these behave as ``hold_credit``.
+
+Early payoff: a payment that covers the payoff quote at its value date closes the loan;
+interest not yet accrued is waived (installments after the quote date keep only the
+interest already paid on them) and any excess becomes a credit balance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from lms.domain.allocation import (
+    DEFAULT_ORDER,
+    ZERO,
+    AllocationLine,
+    Component,
+    InstallmentState,
+    allocate,
+)
+from loanmath import (
+    DayCount,
+    LoanMathError,
+    Prepayment,
+    PrepaymentEffect,
+    RoundingMode,
+    Schedule,
+    regenerate_schedule,
+    round_money,
+    year_fraction,
+)
+
+
+class OverpaymentPolicy(StrEnum):
+    """What a product does with money beyond what is due."""
+
+    REDUCE_TERM = "reduce_term"
+    REDUCE_INSTALLMENT = "reduce_installment"
+    HOLD_CREDIT = "hold_credit"
+
+
+@dataclass(frozen=True, slots=True)
+class LoanContext:
+    """The terms the engine needs, fixed at booking."""
+
+    currency: str
+    disbursement_date: date
+    annual_rate: Decimal
+    day_count: DayCount
+    rounding_mode: RoundingMode
+    order: tuple[Component, ...] = DEFAULT_ORDER
+    policy: OverpaymentPolicy = OverpaymentPolicy.HOLD_CREDIT
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentEvent:
+    """A payment to apply; `seq` breaks ties between events of the same value date."""
+
+    id: str
+    value_date: date
+    amount: Decimal
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeEvent:
+    """A fee or penalty charged to one installment on a date."""
+
+    id: str
+    charge_date: date
+    installment: int
+    component: Component
+    amount: Decimal
+    seq: int
+
+
+Event = PaymentEvent | ChargeEvent
+
+PREPAYMENT_INSTALLMENT = 0
+"""The installment number of a principal prepayment that re-amortised the schedule."""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    """How one payment was applied in the replay."""
+
+    payment_id: str
+    lines: tuple[AllocationLine, ...]
+    credit: Decimal
+    closed_loan: bool
+
+    @property
+    def allocated(self) -> Decimal:
+        """The sum of the lines (without credit)."""
+        return sum((line.amount for line in self.lines), ZERO)
+
+
+class LoanState(StrEnum):
+    """Where the replay leaves the loan."""
+
+    ACTIVE = "active"
+    PAID_OFF = "paid_off"
+
+
+@dataclass
+class ReplayResult:
+    """The outcome of replaying every active event."""
+
+    installments: list[InstallmentState]
+    payments: dict[str, PaymentResult]
+    credit_balance: Decimal
+    state: LoanState
+    paid_off_on: date | None = None
+    closing_payment_id: str | None = None
+    schedule_changes: list[str] = field(default_factory=list)
+    schedule: Schedule | None = None
+
+
+def event_key(event: Event) -> tuple[date, int]:
+    """Value-date order, then the order events were recorded in."""
+    when = event.value_date if isinstance(event, PaymentEvent) else event.charge_date
+    return when, event.seq
+
+
+@dataclass(frozen=True, slots=True)
+class PayoffQuote:
+    """What closes the loan on a date, per component."""
+
+    on: date
+    principal: Decimal
+    interest: Decimal
+    fees: Decimal
+    penalties: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        """The amount that closes the loan."""
+        return self.principal + self.interest + self.fees + self.penalties
+
+
+def _period_start(
+    installments: Sequence[InstallmentState], current: InstallmentState, disbursed: date
+) -> date:
+    earlier = [i.due_date for i in installments if i.due_date < current.due_date]
+    return max(earlier) if earlier else disbursed
+
+
+def accrued_interest(
+    ctx: LoanContext, installments: Sequence[InstallmentState], on: date
+) -> tuple[InstallmentState | None, Decimal]:
+    """Interest earned in the period in progress on `on`, on the principal then outstanding.
+
+    Principal outstanding x annual rate x year fraction (the loan's day count) from the
+    period start to `on`, rounded once with the loan's mode and capped at the interest
+    still owed on that installment. Returns the installment in progress (None if past the
+    last due date) and the amount.
+    """
+    future = sorted((i for i in installments if i.due_date > on), key=lambda i: i.due_date)
+    if not future:
+        return None, ZERO
+    current = future[0]
+    start = _period_start(installments, current, ctx.disbursement_date)
+    principal = sum((i.owed(Component.PRINCIPAL) for i in installments), ZERO)
+    raw = principal * ctx.annual_rate * year_fraction(start, on, ctx.day_count)
+    earned = round_money(raw, ctx.currency, ctx.rounding_mode)
+    return current, min(earned, current.owed(Component.INTEREST))
+
+
+def payoff_quote(
+    ctx: LoanContext, installments: Sequence[InstallmentState], on: date
+) -> PayoffQuote:
+    """Principal outstanding + interest due and accrued to `on` + fees + penalties."""
+    due = [i for i in installments if i.due_date <= on]
+    _current, accrued = accrued_interest(ctx, installments, on)
+    return PayoffQuote(
+        on=on,
+        principal=sum((i.owed(Component.PRINCIPAL) for i in installments), ZERO),
+        interest=sum((i.owed(Component.INTEREST) for i in due), ZERO) + accrued,
+        fees=sum((i.owed(Component.FEES) for i in installments), ZERO),
+        penalties=sum((i.owed(Component.PENALTIES) for i in installments), ZERO),
+    )
+
+
+def _waive_unearned_interest(
+    ctx: LoanContext, installments: list[InstallmentState], on: date
+) -> None:
+    """At payoff: interest not yet earned is no longer owed."""
+    current, accrued = accrued_interest(ctx, installments, on)
+    for installment in installments:
+        if installment.due_date <= on:
+            continue
+        keep = installment.paid_interest
+        if current is not None and installment.number == current.number:
+            keep += accrued
+        installment.interest = keep
+
+
+def _all_paid(installments: Sequence[InstallmentState]) -> bool:
+    return all(i.remaining <= 0 for i in installments)
+
+
+class ServicingEngine:
+    """Replays events over a booked schedule (pure; no clock, no storage)."""
+
+    def __init__(self, ctx: LoanContext, booked_schedule: Schedule | None = None) -> None:
+        self.ctx = ctx
+        self.booked_schedule = booked_schedule
+
+    @property
+    def effective_policy(self) -> OverpaymentPolicy:
+        """The policy actually applied: re-amortising needs the booked loanmath schedule."""
+        if self.booked_schedule is None:
+            return OverpaymentPolicy.HOLD_CREDIT
+        return self.ctx.policy
+
+    def replay(self, booked: Sequence[InstallmentState], events: Sequence[Event]) -> ReplayResult:
+        """Apply every event in value-date order to a copy of the booked schedule."""
+        result = ReplayResult(
+            installments=[i.copy() for i in booked],
+            payments={},
+            credit_balance=ZERO,
+            state=LoanState.ACTIVE,
+            schedule=self.booked_schedule,
+        )
+        for event in sorted(events, key=event_key):
+            if isinstance(event, ChargeEvent):
+                self._charge(result, event)
+            else:
+                self._pay(result, event)
+        return result
+
+    def _charge(self, result: ReplayResult, event: ChargeEvent) -> None:
+        target = next((i for i in result.installments if i.number == event.installment), None)
+        if target is None:
+            raise ValueError(f"no installment {event.installment} to charge")
+        if event.component not in (Component.FEES, Component.PENALTIES):
+            raise ValueError(f"only fees and penalties can be charged, not {event.component}")
+        name = event.component.value
+        setattr(target, name, getattr(target, name) + event.amount)
+        if result.state is LoanState.PAID_OFF:
+            # A charge dated after a payoff reopens the loan; held credit stays a liability
+            # until it is refunded or applied by an explicit transaction.
+            result.state = LoanState.ACTIVE
+            result.paid_off_on = None
+            result.closing_payment_id = None
+
+    def _pay(self, result: ReplayResult, event: PaymentEvent) -> None:
+        installments = result.installments
+        if result.state is LoanState.PAID_OFF:
+            result.payments[event.id] = PaymentResult(event.id, (), event.amount, False)
+            result.credit_balance += event.amount
+            return
+        quote = payoff_quote(self.ctx, installments, event.value_date)
+        if event.amount >= quote.total:
+            self._payoff(result, event)
+            return
+        lines, left = allocate(event.amount, installments, self.ctx.order, due_by=event.value_date)
+        if left > 0:
+            more, left = self._overpay(result, left, event.value_date)
+            lines += more
+        result.credit_balance += left
+        closed = _all_paid(installments)
+        if closed:
+            result.state = LoanState.PAID_OFF
+            result.paid_off_on = event.value_date
+            result.closing_payment_id = event.id
+        result.payments[event.id] = PaymentResult(event.id, tuple(lines), left, closed)
+
+    def _overpay(
+        self, result: ReplayResult, excess: Decimal, on: date
+    ) -> tuple[list[AllocationLine], Decimal]:
+        policy = self.effective_policy
+        regenerated = None
+        if policy is not OverpaymentPolicy.HOLD_CREDIT and result.schedule is not None:
+            regenerated = self._regenerate(result, excess, on, policy)
+        if regenerated is None:
+            return allocate(excess, result.installments, self.ctx.order)
+        result.schedule = regenerated
+        kept = [i for i in result.installments if i.due_date <= on]
+        fresh = [
+            InstallmentState(row.number, row.due_date, row.principal, row.interest, row.fees)
+            for row in regenerated.installments
+            if row.due_date > on
+        ]
+        result.installments = kept + fresh
+        result.schedule_changes.append(policy.value)
+        return [AllocationLine(PREPAYMENT_INSTALLMENT, Component.PRINCIPAL, excess)], ZERO
+
+    def _regenerate(
+        self, result: ReplayResult, excess: Decimal, on: date, policy: OverpaymentPolicy
+    ) -> Schedule | None:
+        """loanmath's re-amortisation, or None when the excess must be held instead."""
+        assert result.schedule is not None
+        future = [i for i in result.installments if i.due_date > on]
+        untouched = all(i.paid_principal == 0 and i.paid_interest == 0 for i in future)
+        outstanding = sum((i.owed(Component.PRINCIPAL) for i in future), ZERO)
+        if not future or not untouched or excess >= outstanding:
+            return None
+        try:
+            return regenerate_schedule(
+                result.schedule,
+                from_date=on,
+                outstanding_principal=outstanding,
+                change=Prepayment(excess, PrepaymentEffect(policy.value)),
+            )
+        except LoanMathError:
+            return None
+
+    def _payoff(self, result: ReplayResult, event: PaymentEvent) -> None:
+        installments = result.installments
+        _waive_unearned_interest(self.ctx, installments, event.value_date)
+        lines, left = allocate(event.amount, installments, self.ctx.order)
+        result.credit_balance += left
+        result.state = LoanState.PAID_OFF
+        result.paid_off_on = event.value_date
+        result.closing_payment_id = event.id
+        result.schedule_changes.append("payoff")
+        result.payments[event.id] = PaymentResult(event.id, tuple(lines), left, True)

@@ -1,0 +1,128 @@
+"""Reading the ledger: trial balance, a loan's money movements, and reconciliation of
+every loan's balances recomputed from postings against its installments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from lms.adapters.orm import JournalEntryRow, LoanRow, PaymentRow
+from lms.adapters.repository import JournalRepository, LoanRepository, PaymentRepository
+from lms.domain.errors import LoanNotFoundError
+from lms.domain.ledger import Account
+from servicekit.db import UnitOfWork
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLine:
+    """One account's totals in one currency; balance is debits minus credits."""
+
+    account: str
+    currency: str
+    debits: Decimal
+    credits: Decimal
+
+    @property
+    def balance(self) -> Decimal:
+        """Debits minus credits."""
+        return self.debits - self.credits
+
+
+async def trial_balance(uow: UnitOfWork) -> list[AccountLine]:
+    """Every account with postings, per currency (the balances of a currency sum to zero)."""
+    rows = await JournalRepository(uow.session).account_totals()
+    return [AccountLine(a, c, d, k) for a, c, d, k in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """One journal entry of a loan and the payment it belongs to, if any."""
+
+    entry: JournalEntryRow
+    payment: PaymentRow | None
+    loan_status: str
+
+
+async def loan_transactions(
+    uow: UnitOfWork, loan_id: str, *, limit: int, offset: int
+) -> tuple[list[Movement], int]:
+    """A page of the loan's journal entries, each with its payment and allocation."""
+    session = uow.session
+    loan = await LoanRepository(session).get(loan_id)
+    if loan is None:
+        raise LoanNotFoundError(f"no loan {loan_id!r} is booked")
+    entries, total = await JournalRepository(session).page_for_loan(
+        loan_id, limit=limit, offset=offset
+    )
+    payments = {p.id: p for p in await PaymentRepository(session).for_loan(loan_id)}
+    return [Movement(e, payments.get(e.reference or ""), loan.status) for e in entries], total
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """A balance the ledger and the installments disagree on."""
+
+    loan_id: str
+    balance: str
+    ledger: Decimal
+    installments: Decimal
+
+
+@dataclass
+class ReconciliationReport:
+    """Loans checked and every difference found."""
+
+    loans_checked: int = 0
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the ledger and the installments agree everywhere."""
+        return not self.differences
+
+
+def compare_loan(loan: LoanRow, balances: dict[str, Decimal]) -> list[Difference]:
+    """The loan's balances from postings against its current installments and credit.
+
+    Interest is recognised when paid (no accrual postings yet), so the check is that
+    interest income equals interest paid.
+    """
+    rows = LoanRepository.current_installments(loan)
+
+    def ledger(account: Account, sign: int = 1) -> Decimal:
+        return sign * balances.get(account.value, ZERO)
+
+    pairs: Sequence[tuple[str, Decimal, Decimal]] = (
+        (
+            "principal",
+            ledger(Account.LOANS_RECEIVABLE_PRINCIPAL),
+            sum((r.principal - r.paid_principal for r in rows), ZERO),
+        ),
+        ("fees", ledger(Account.FEES_RECEIVABLE), sum((r.fees - r.paid_fees for r in rows), ZERO)),
+        (
+            "penalties",
+            ledger(Account.PENALTIES_RECEIVABLE),
+            sum((r.penalties - r.paid_penalties for r in rows), ZERO),
+        ),
+        (
+            "interest_paid",
+            ledger(Account.INTEREST_INCOME, -1),
+            sum((r.paid_interest for r in rows), ZERO),
+        ),
+        ("credit", ledger(Account.OVERPAYMENT_LIABILITY, -1), loan.credit_balance),
+    )
+    return [Difference(loan.id, name, a, b) for name, a, b in pairs if a != b]
+
+
+async def reconcile(uow: UnitOfWork) -> ReconciliationReport:
+    """Recompute every loan's balances from postings and compare with its installments."""
+    session = uow.session
+    balances = await JournalRepository(session).loan_account_balances()
+    report = ReconciliationReport()
+    for loan in await PaymentRepository(session).all_loans_with_installments():
+        report.loans_checked += 1
+        report.differences += compare_loan(loan, balances.get(loan.id, {}))
+    return report

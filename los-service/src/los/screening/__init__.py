@@ -1,0 +1,1 @@
+"""The sanctions and PEP watchlist shipped with the package (made-up names only)."""

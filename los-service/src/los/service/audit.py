@@ -1,0 +1,96 @@
+"""Writing and reading the audit trail; every use case that changes something calls `record`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from los.adapters.orm import AuditRow
+from los.adapters.repository import ApplicationRepository, AuditRepository
+from los.domain.audit import GENESIS_HASH, AuditRecord, ChainCheck, record_hash, verify_chain
+from los.domain.errors import ApplicationNotFoundError
+from servicekit.db import UnitOfWork
+
+
+def application_stream(application_id: str) -> str:
+    """The audit stream of an application."""
+    return f"application:{application_id}"
+
+
+def applicant_stream(applicant_id: str) -> str:
+    """The audit stream of an applicant (data changes, never the raw personal data)."""
+    return f"applicant:{applicant_id}"
+
+
+async def record(
+    session: AsyncSession,
+    stream: str,
+    *,
+    actor: str,
+    action: str,
+    at: datetime,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> AuditRow:
+    """Append one record to a stream's hash chain, in the caller's transaction."""
+    repo = AuditRepository(session)
+    last = await repo.last(stream)
+    seq = 1 if last is None else last.seq + 1
+    prev = GENESIS_HASH if last is None else last.hash
+    before_d = None if before is None else dict(before)
+    after_d = None if after is None else dict(after)
+    row = AuditRow(
+        stream=stream,
+        seq=seq,
+        actor=actor,
+        action=action,
+        at=at,
+        before=before_d,
+        after=after_d,
+        prev_hash=prev,
+        hash=record_hash(stream, seq, actor, action, at, before_d, after_d, prev),
+    )
+    repo.add(row)
+    await session.flush()
+    return row
+
+
+def to_record(row: AuditRow) -> AuditRecord:
+    """The domain form of a stored row."""
+    return AuditRecord(
+        row.stream,
+        row.seq,
+        row.actor,
+        row.action,
+        row.at,
+        row.before,
+        row.after,
+        row.prev_hash,
+        row.hash,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTrail:
+    """A page of an application's audit trail and the verdict on the whole chain."""
+
+    records: Sequence[AuditRow]
+    total: int
+    check: ChainCheck
+
+
+async def get_audit_trail(
+    uow: UnitOfWork, application_id: str, *, limit: int, offset: int
+) -> AuditTrail:
+    """The application's records, oldest first, with the chain verified end to end."""
+    if await ApplicationRepository(uow.session).get(application_id) is None:
+        raise ApplicationNotFoundError(f"No application with id {application_id}.")
+    repo = AuditRepository(uow.session)
+    stream = application_stream(application_id)
+    rows, total = await repo.list(stream, limit, offset)
+    check = verify_chain([to_record(r) for r in await repo.all(stream)])
+    return AuditTrail(rows, total, check)
