@@ -33,6 +33,26 @@ class LoanFilters:
     application_id: str | None = None
 
 
+async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Many plain rows (no JSON, no client-side defaults) in the session's transaction.
+
+    PostgreSQL gets COPY, the fastest way in; SQLite an executemany.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(
+        table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+    )
+
+
 # Core handles on the mapped tables, for bulk writes that skip the ORM's per-object work.
 _LOANS = cast(Table, LoanRow.__table__)
 _FEES = cast(Table, LoanFeeRow.__table__)
@@ -86,21 +106,8 @@ class LoanRepository:
         fees = [fee for b in booked for fee in b.fees]
         if fees:
             await self.session.execute(insert(_FEES), fees)
-        installments = [row for b in booked for row in b.installments]
-        if self.session.get_bind().dialect.name == "postgresql":
-            await self._copy(_INSTALLMENTS, installments)
-        else:
-            await self.session.execute(insert(_INSTALLMENTS), installments)
-
-    async def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """PostgreSQL COPY into `table` inside the session's transaction (bulk children)."""
-        columns = list(rows[0])
-        connection = await self.session.connection()
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        await driver.copy_records_to_table(
-            table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+        await bulk_insert(
+            self.session, _INSTALLMENTS, [row for b in booked for row in b.installments]
         )
 
     def add(self, loan: LoanRow) -> None:
@@ -168,7 +175,7 @@ class JournalRepository:
             for entry_id, e in zip(ids, entries, strict=True)
             for posting in e.postings
         ]
-        await self.session.execute(insert(_POSTINGS), postings)
+        await bulk_insert(self.session, _POSTINGS, postings)
 
     async def for_loan(self, loan_id: str) -> Sequence[JournalEntryRow]:
         """Every entry of a loan with its postings, oldest first."""
