@@ -66,3 +66,28 @@ def run_env(target_metadata: MetaData) -> None:
         do_run(connection)
         return
     asyncio.run(run_async())
+
+
+def create_infrastructure_tables() -> None:
+    """In a service's first migration: the outbox, inbox, dead-letter and idempotency tables.
+
+    Their one definition is servicekit.tables, so both services' histories create them alike.
+    """
+    from alembic import op
+
+    from servicekit.tables import define_infrastructure_tables
+
+    metadata = MetaData()
+    define_infrastructure_tables(metadata)
+    metadata.create_all(op.get_bind())
+
+
+def drop_infrastructure_tables() -> None:
+    """The reverse of create_infrastructure_tables, for a first migration's downgrade."""
+    from alembic import op
+
+    from servicekit.tables import define_infrastructure_tables
+
+    metadata = MetaData()
+    define_infrastructure_tables(metadata)
+    metadata.drop_all(op.get_bind())

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import servicekit.types
+from servicekit.migrations import create_infrastructure_tables, drop_infrastructure_tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -22,55 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "dead_letters",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("consumer", sa.String(length=100), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("partition", sa.Integer(), nullable=False),
-        sa.Column("offset", sa.BigInteger(), nullable=False),
-        sa.Column("key", sa.LargeBinary(), nullable=True),
-        sa.Column("value", sa.LargeBinary(), nullable=True),
-        sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("error_code", sa.String(length=100), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("failed_at", servicekit.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("status", sa.String(length=20), server_default="pending", nullable=False),
-        sa.Column("redriven_at", servicekit.types.UTCDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint(
-            "topic", "partition", "offset", "consumer", name="uq_dead_letter_position"
-        ),
-    )
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("scope", sa.String(length=300), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("state", sa.String(length=20), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=True),
-        sa.Column("response_headers", sa.JSON(), nullable=True),
-        sa.Column("response_body", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", servicekit.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", servicekit.types.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("scope"),
-    )
-    op.create_table(
-        "inbox",
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("event_type", sa.String(length=100), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("partition", sa.Integer(), nullable=False),
-        sa.Column("offset", sa.BigInteger(), nullable=False),
-        sa.Column("subject", sa.String(length=64), nullable=True),
-        sa.Column("processed_at", servicekit.types.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("event_id"),
-    )
+    create_infrastructure_tables()
     op.create_table(
         "loans",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -120,32 +73,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_loans_booked_at"), ["booked_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_loans_product_code"), ["product_code"], unique=False)
         batch_op.create_index(batch_op.f("ix_loans_status"), ["status"], unique=False)
-
-    op.create_table(
-        "outbox",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("event_type", sa.String(length=100), nullable=False),
-        sa.Column("aggregate_id", sa.String(length=64), nullable=False),
-        sa.Column("sequence", sa.Integer(), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("created_at", servicekit.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("published_at", servicekit.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("aggregate_id", "sequence", name="uq_outbox_aggregate_sequence"),
-        sa.UniqueConstraint("event_id"),
-    )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index("ix_outbox_pending", ["published_at", "id"], unique=False)
 
     op.create_table(
         "installments",
@@ -268,10 +195,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_installments_due")
 
     op.drop_table("installments")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_pending")
-
-    op.drop_table("outbox")
     with op.batch_alter_table("loans", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_loans_status"))
         batch_op.drop_index(batch_op.f("ix_loans_product_code"))
@@ -279,6 +202,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_loans_application_id"))
 
     op.drop_table("loans")
-    op.drop_table("inbox")
-    op.drop_table("idempotency_keys")
-    op.drop_table("dead_letters")
+    drop_infrastructure_tables()

@@ -1,9 +1,6 @@
 """Infrastructure tables, as each service's first migration creates them."""
 
-from alembic import op
-from sqlalchemy import MetaData
-
-from servicekit.tables import define_infrastructure_tables
+from servicekit.migrations import create_infrastructure_tables, drop_infrastructure_tables
 
 revision = "0001"
 down_revision = None
@@ -12,12 +9,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    metadata = MetaData()
-    define_infrastructure_tables(metadata)
-    metadata.create_all(op.get_bind())
+    create_infrastructure_tables()
 
 
 def downgrade() -> None:
-    metadata = MetaData()
-    define_infrastructure_tables(metadata)
-    metadata.drop_all(op.get_bind())
+    drop_infrastructure_tables()
