@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -102,7 +103,24 @@ class LoanRepository:
 
     async def insert_booked(self, booked: Sequence[BookedRows]) -> None:
         """Write new loans with their fees and installments: one statement per table."""
-        await self.session.execute(insert(_LOANS), [{**b.loan, "row_version": 1} for b in booked])
+        if self.session.get_bind().dialect.name == "postgresql":
+            # COPY applies no client-side defaults: every column is given, JSON as text.
+            loans = [
+                {
+                    **b.loan,
+                    "allocation_order": json.dumps(b.loan["allocation_order"]),
+                    "mismatches": json.dumps(b.loan["mismatches"]),
+                    "credit_balance": Decimal(0),
+                    "event_seq": 0,
+                    "row_version": 1,
+                }
+                for b in booked
+            ]
+            await bulk_insert(self.session, _LOANS, loans)
+        else:
+            await self.session.execute(
+                insert(_LOANS), [{**b.loan, "row_version": 1} for b in booked]
+            )
         fees = [fee for b in booked for fee in b.fees]
         if fees:
             await self.session.execute(insert(_FEES), fees)

@@ -181,17 +181,14 @@ def _canonical(value: Any) -> Any:
         return format(value.normalize(), "f")
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    return value
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
 
 
 def terms_fingerprint(event: LoanDisbursedV1) -> str:
     """A digest of every term in the event, so a re-sent loan can be told apart from a change."""
-    canonical = _canonical(event.model_dump(mode="python"))
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(
+        event.model_dump(mode="python"), sort_keys=True, separators=(",", ":"), default=_canonical
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
