@@ -78,13 +78,17 @@ def run_journey(
     term: int = 24,
     monthly_obligations: str = "300.00",
     booked_timeout_s: float = 30.0,
+    national_id: str | None = None,
 ) -> dict[str, Any]:
     """Walk applicant → application → decision → offer → acceptance → disbursement → booked loan."""
     applicant = _ok(
         los.post(
             "/v1/applicants",
             # A GB National Insurance number (the applicant's address is in GB).
-            json={**APPLICANT, "national_id": f"AB{uuid.uuid4().int % 10**6:06d}C"},
+            json={
+                **APPLICANT,
+                "national_id": national_id or f"AB{uuid.uuid4().int % 10**6:06d}C",
+            },
             headers=_h(tokens.agent),
         ),
         201,

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from lending_schemas import from_kafka, make_event, parse_event, to_kafka
 from lending_schemas.examples import example_loan_disbursed_v1
-from tests.e2e.journey import Tokens, principal_sum, run_journey
+from tests.e2e.journey import APPLICANT, Tokens, principal_sum, run_journey
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -155,6 +155,30 @@ def test_invalid_event_is_dead_lettered_and_the_next_is_booked(
     assert dlt_headers["dlt_error_code"] == b"contract_violation"
     assert b"currency" in dlt_headers["dlt_reason"]
     assert dead[0].value == poison_value
+
+
+def test_no_personal_data_in_logs_or_events(
+    stack: Stack, los: httpx.Client, lms: httpx.Client, tokens: Tokens
+) -> None:
+    """A whole journey later, neither service's log nor any event carries the borrower's PII."""
+    national_id = f"ZX{uuid.uuid4().int % 10**6:06d}A"
+    result = run_journey(los, lms, tokens, national_id=national_id)
+    assert result["application"]["status"] == "booked"
+    secrets = [national_id, APPLICANT["phone"], APPLICANT["date_of_birth"], APPLICANT["email"]]
+    logs = stack.logs()
+    assert len(logs) > 1000  # the services did log this run
+    assert [s for s in secrets if s in logs] == []
+    values = b"".join(
+        bytes(r.value or b"") + b"".join(v for _, v in r.headers)
+        for topic in (
+            "lending.loan-disbursed.v1",
+            "lending.loan-booked.v1",
+            "lending.application-events.v1",
+        )
+        for r in asyncio.run(_read_topic(stack, topic, wait_s=1.0))
+    )
+    assert values
+    assert [s for s in secrets if s.encode() in values] == []
 
 
 def test_health_metrics_and_docs(los: httpx.Client, lms: httpx.Client) -> None:
