@@ -128,10 +128,6 @@ class LoanRepository:
             self.session, _INSTALLMENTS, [row for b in booked for row in b.installments]
         )
 
-    def add(self, loan: LoanRow) -> None:
-        """Stage a new loan (and its children) in the session."""
-        self.session.add(loan)
-
     async def page(
         self, filters: LoanFilters, *, limit: int, offset: int
     ) -> tuple[Sequence[LoanRow], int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -152,8 +151,3 @@ async def _dead_letters(settings: ServiceSettings, args: Any) -> int:
     finally:
         await engine.dispose()
     return 0
-
-
-def main_guard(func: Callable[[], int]) -> None:
-    """Exit with the command's status."""
-    sys.exit(func())

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -150,13 +150,3 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, on_outbox_commit=self._notify)
-
-
-def dialect_name(session_or_engine: Any) -> str:
-    """The SQL dialect behind a session or engine."""
-    bind = (
-        session_or_engine.get_bind()
-        if isinstance(session_or_engine, AsyncSession)
-        else session_or_engine
-    )
-    return str(bind.dialect.name)

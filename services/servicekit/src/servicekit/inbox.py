@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -486,8 +485,3 @@ async def redrive_dead_letters(
             )
         await uow.commit()
     return len(rows)
-
-
-def topic_partition(topic: str, partition: int) -> TopicPartition:
-    """A Kafka topic-partition."""
-    return TopicPartition(topic, partition)

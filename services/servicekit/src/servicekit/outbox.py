@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -110,14 +110,6 @@ async def stage_events(
     await session.execute(insert(OUTBOX), rows)
     session.info[OUTBOX_WRITTEN] = True
     return events
-
-
-class Publisher(Protocol):
-    """What the relay needs of a Kafka producer."""
-
-    async def send(
-        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
-    ) -> asyncio.Future[Any]: ...
 
 
 @dataclass
