@@ -116,6 +116,12 @@ def test_cloud_event_is_frozen(disbursed_event):
         disbursed_event.id = "other"
 
 
+def test_duplicate_key_is_named(disbursed_event):
+    headers = to_kafka(disbursed_event).headers
+    with pytest.raises(EnvelopeError, match="duplicate key 'amount'"):
+        from_kafka(b'{"x": 1, "amount": "1.00", "y": 2, "amount": "2.00"}', headers)
+
+
 @pytest.mark.parametrize("missing", REQUIRED_HEADERS)
 def test_missing_required_header(disbursed_event, missing):
     record = to_kafka(disbursed_event)
@@ -133,6 +139,7 @@ def test_missing_required_header(disbursed_event, missing):
         (b"{not json", None, None, "bad_json"),
         (b'{"a": NaN}', None, None, "bad_json"),
         (b'{"a": 1, "a": 2}', None, None, "bad_json"),
+        (b'{"a": {"b": 1, "c": 2, "b": 1}}', None, None, "bad_json"),
         (b"[1, 2]", None, None, "not_an_object"),
         (b'"text"', None, None, "not_an_object"),
         (b"null", None, None, "not_an_object"),

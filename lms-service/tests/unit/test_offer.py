@@ -86,3 +86,22 @@ def test_principal_parts_sum_exactly_to_the_principal(principal, rate, term):
         )
         == []
     )
+
+
+def test_booked_installment_columns_cover_every_required_column():
+    # Booking writes installments as tuples in INSTALLMENT_COLUMNS order (COPY on
+    # PostgreSQL): every listed column must exist, and every column the database cannot
+    # fill itself (no default, not nullable, not the id) must be listed.
+    from lms.adapters.orm import InstallmentRow
+    from lms.adapters.repository import INSTALLMENT_COLUMNS
+
+    table = InstallmentRow.__table__
+    names = {c.name for c in table.columns}
+    required = {
+        c.name
+        for c in table.columns
+        if not c.nullable and c.server_default is None and not c.primary_key
+    }
+    assert set(INSTALLMENT_COLUMNS) <= names
+    assert required <= set(INSTALLMENT_COLUMNS)
+    assert len(set(INSTALLMENT_COLUMNS)) == len(INSTALLMENT_COLUMNS)

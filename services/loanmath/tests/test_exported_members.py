@@ -22,6 +22,7 @@ EXPECTED_API = [
     "InvalidCashFlowsError",
     "InvalidTermsError",
     "LoanMathError",
+    "MinorRow",
     "Money",
     "Prepayment",
     "PrepaymentEffect",

@@ -159,11 +159,13 @@ def _decode_value(value: bytes | None) -> dict[str, Any]:
 
     def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         """Duplicate keys make the body ambiguous between parsers."""
-        result: dict[str, Any] = {}
-        for key, item in pairs:
-            if key in result:
-                raise ValueError(f"duplicate key {key!r}")
-            result[key] = item
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise ValueError(f"duplicate key {key!r}")
+                seen.add(key)
         return result
 
     try:

@@ -192,5 +192,12 @@ def make_event(
         raise EnvelopeError(
             f"invalid CloudEvent attributes: {exc}", code="invalid_envelope"
         ) from exc
-    parse_event(event)
+    # What parse_event would check on the way in; the type and dataschema come from the
+    # model itself, so only a different registered class or the subject can disagree.
+    if registered is not model:
+        try:
+            registered.model_validate(data)
+        except ValidationError as exc:
+            raise _violation(registered, exc) from exc
+    _check_subject(reparsed, subject)
     return event

@@ -41,17 +41,29 @@ async def bulk_insert(session: AsyncSession, table: Table, rows: list[dict[str, 
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
-        await session.execute(insert(table), rows)
+    columns = tuple(rows[0])
+    await bulk_insert_records(
+        session, table, columns, [tuple(row[c] for c in columns) for row in rows]
+    )
+
+
+async def bulk_insert_records(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    records: Sequence[tuple[Any, ...]],
+) -> None:
+    """Like bulk_insert, for rows already laid out as tuples in `columns` order."""
+    if not records:
         return
-    columns = list(rows[0])
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in records])
+        return
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    await driver.copy_records_to_table(
-        table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
-    )
+    await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
 
 
 # Core handles on the mapped tables, for bulk writes that skip the ORM's per-object work.
@@ -63,12 +75,44 @@ _POSTINGS = cast(Table, PostingRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
+class BookingFacts:
+    """An already booked loan as booking compares a new event with it."""
+
+    id: str
+    terms_fingerprint: str
+    schedule_matches_offer: bool
+    mismatches: list[str]
+
+
+# The columns of a new installment row, in the order BookedRows.installments lays them out.
+INSTALLMENT_COLUMNS = (
+    "loan_id",
+    "schedule_version",
+    "number",
+    "due_date",
+    "principal",
+    "interest",
+    "fees",
+    "penalties",
+    "total",
+    "paid_principal",
+    "paid_interest",
+    "paid_fees",
+    "paid_penalties",
+    "status",
+)
+
+
+@dataclass(frozen=True, slots=True)
 class BookedRows:
-    """A newly booked loan as rows: the loan, its fees and its installments."""
+    """A newly booked loan as rows: the loan, its fees and its installments.
+
+    Installments are tuples in INSTALLMENT_COLUMNS order, the shape COPY takes.
+    """
 
     loan: dict[str, Any]
     fees: list[dict[str, Any]]
-    installments: list[dict[str, Any]]
+    installments: list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +138,17 @@ class LoanRepository:
         )
         return (await self.session.scalars(stmt)).one_or_none()
 
-    async def booking_facts(self, loan_ids: Sequence[str]) -> Sequence[LoanRow]:
-        """The loans among `loan_ids` already booked, without their children (one query)."""
+    async def booking_facts(self, loan_ids: Sequence[str]) -> list[BookingFacts]:
+        """What booking needs of the loans among `loan_ids` already booked (one query)."""
         if not loan_ids:
             return []
-        stmt = select(LoanRow).where(LoanRow.id.in_(list(loan_ids)))
-        return (await self.session.scalars(stmt)).all()
+        stmt = select(
+            _LOANS.c.id,
+            _LOANS.c.terms_fingerprint,
+            _LOANS.c.schedule_matches_offer,
+            _LOANS.c.mismatches,
+        ).where(_LOANS.c.id.in_(list(loan_ids)))
+        return [BookingFacts(*row) for row in (await self.session.execute(stmt)).all()]
 
     async def insert_booked(self, booked: Sequence[BookedRows]) -> None:
         """Write new loans with their fees and installments: one statement per table."""
@@ -121,11 +170,12 @@ class LoanRepository:
             await self.session.execute(
                 insert(_LOANS), [{**b.loan, "row_version": 1} for b in booked]
             )
-        fees = [fee for b in booked for fee in b.fees]
-        if fees:
-            await self.session.execute(insert(_FEES), fees)
-        await bulk_insert(
-            self.session, _INSTALLMENTS, [row for b in booked for row in b.installments]
+        await bulk_insert(self.session, _FEES, [fee for b in booked for fee in b.fees])
+        await bulk_insert_records(
+            self.session,
+            _INSTALLMENTS,
+            INSTALLMENT_COLUMNS,
+            [row for b in booked for row in b.installments],
         )
 
     async def page(

@@ -38,7 +38,7 @@ def summarise(schedule: Schedule) -> ScheduleSummary:
         installment_amount=schedule.installment_amount,
         total_repayable=schedule.total_repayable,
         total_interest=schedule.total_interest,
-        installments=len(schedule.installments),
+        installments=schedule.installment_count,
         first_due_date=schedule.first_due_date,
         last_due_date=schedule.last_due_date,
     )

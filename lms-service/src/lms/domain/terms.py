@@ -202,7 +202,7 @@ def build_loan_schedule(terms: LoanTerms) -> Schedule:
         schedule = build_schedule(terms.schedule_terms())
     except LoanMathError as exc:
         raise UnsupportedTermsError(str(exc)) from exc
-    empty = [i.number for i in schedule.installments if i.total <= 0]
+    empty = [row.number for row in schedule.minor_rows() if row.total <= 0]
     if empty:
         raise UnsupportedTermsError(
             f"principal {terms.principal} {terms.currency} is too small for {terms.term} "

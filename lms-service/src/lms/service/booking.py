@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,10 +16,12 @@ from lms.domain.ledger import disbursement_lines
 from lms.domain.loan import InstallmentStatus, LoanStatus
 from lms.domain.offer import PromisedFigures, ScheduleSummary, compare_with_offer, summarise
 from lms.domain.terms import LoanTerms, build_loan_schedule, terms_fingerprint, terms_from_event
-from loanmath import Schedule, round_money
+from loanmath import Schedule, get_currency, round_money
 from servicekit.outbox import stage_events
 
 EVENT_SOURCE = "/lms"
+# Enough digits that turning minor units into an amount never rounds.
+_EXACT = Context(prec=60)
 FIRST_SCHEDULE_VERSION = 1
 
 
@@ -182,24 +184,32 @@ def _loan_rows(
         for f in terms.fees
     ]
     pending = InstallmentStatus.PENDING.value
+    places = -get_currency(terms.currency).minor_units
+    loan_id = event.loan_id
+
+    def amount(minor: int) -> Decimal:
+        return zero if not minor else Decimal(minor).scaleb(places, _EXACT)
+
+    # Straight from the schedule's integer columns: no Installment rows are built.
+    # In INSTALLMENT_COLUMNS order.
     installments = [
-        {
-            "loan_id": event.loan_id,
-            "schedule_version": FIRST_SCHEDULE_VERSION,
-            "number": i.number,
-            "due_date": i.due_date,
-            "principal": i.principal,
-            "interest": i.interest,
-            "fees": i.fees,
-            "penalties": zero,
-            "total": i.total,
-            "paid_principal": zero,
-            "paid_interest": zero,
-            "paid_fees": zero,
-            "paid_penalties": zero,
-            "status": pending,
-        }
-        for i in schedule.installments
+        (
+            loan_id,
+            FIRST_SCHEDULE_VERSION,
+            row.number,
+            row.due_date,
+            amount(row.principal),
+            amount(row.interest),
+            amount(row.fees),
+            zero,
+            amount(row.total),
+            zero,
+            zero,
+            zero,
+            zero,
+            pending,
+        )
+        for row in schedule.minor_rows()
     ]
     return BookedRows(loan, fees, installments)
 

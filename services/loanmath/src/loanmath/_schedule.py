@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Context, Decimal, localcontext
 from enum import Enum, StrEnum
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from loanmath._calendar import BusinessDayConvention, HolidayCalendar, adjust_date
 from loanmath._currency import get_currency, is_supported_currency
@@ -219,6 +219,21 @@ class Installment:
     closing_balance: Decimal
 
 
+class MinorRow(NamedTuple):
+    """One installment's amounts as integer counts of the currency's minor unit."""
+
+    number: int
+    due_date: date
+    principal: int
+    interest: int
+    fees: int
+
+    @property
+    def total(self) -> int:
+        """Principal, interest and fees together."""
+        return self.principal + self.interest + self.fees
+
+
 def _exact_sum(amounts: Iterable[Decimal]) -> Decimal:
     """Add amounts in the work context so totals never depend on the global precision."""
     with localcontext(work_context()):
@@ -287,7 +302,15 @@ class Schedule:
     built directly from installments, as before: Schedule(terms=..., installments=...).
     """
 
-    __slots__ = ("_columns", "_head", "_installments", "_prepaid", "_regular_index", "terms")
+    __slots__ = (
+        "_columns",
+        "_head",
+        "_installments",
+        "_minor",
+        "_prepaid",
+        "_regular_index",
+        "terms",
+    )
 
     terms: ScheduleTerms
     _installments: tuple[Installment, ...] | None
@@ -295,6 +318,7 @@ class Schedule:
     _head: tuple[Installment, ...]
     _regular_index: int
     _prepaid: Decimal | None
+    _minor: tuple[MinorRow, ...] | None
 
     def __init__(
         self,
@@ -318,6 +342,7 @@ class Schedule:
             _regular_index = _first_regular_index(terms)
         setter(self, "_regular_index", _regular_index)
         setter(self, "_prepaid", prepaid_principal)
+        setter(self, "_minor", None)
 
     def __setattr__(self, name: str, value: object) -> None:
         """Schedules are immutable, like the frozen dataclass they used to be."""
@@ -343,6 +368,57 @@ class Schedule:
             object.__setattr__(self, "_installments", rows)
         return rows
 
+    def minor_rows(self) -> tuple[MinorRow, ...]:
+        """Every installment as integers of the currency's minor unit, without building rows.
+
+        What a writer of many schedules needs (number, due date, principal, interest,
+        fees): computed straight from the integer columns when the rows have not been
+        built, so booking a loan skips the Decimal rows it would only take apart again.
+        """
+        minor = self._minor
+        if minor is None:
+            columns = self._columns
+            if columns is None or self._head or self._installments is not None:
+                currency = self.terms.currency
+                minor = tuple(
+                    MinorRow(
+                        i.number,
+                        i.due_date,
+                        minor_units(i.principal, currency),
+                        minor_units(i.interest, currency),
+                        minor_units(i.fees, currency),
+                    )
+                    for i in self.installments
+                )
+            else:
+                dates = columns.payment_dates
+                if dates is None:
+                    dates = _payment_dates(self.terms, _schedule_dates(self.terms))
+                first = columns.first_number
+                minor = tuple(
+                    MinorRow(first + index, due, principal, interest, 0)
+                    for index, (due, principal, interest) in enumerate(
+                        zip(dates, columns.principal, columns.interest, strict=True)
+                    )
+                )
+            object.__setattr__(self, "_minor", minor)
+        return minor
+
+    def _minor_total(self, *parts: str) -> Decimal:
+        """Sum of the named MinorRow fields over all installments, as an amount."""
+        rows = self.minor_rows()
+        total = 0
+        for part in parts:
+            total += sum(getattr(row, part) for row in rows)
+        places = -get_currency(self.terms.currency).minor_units
+        return Decimal(total).scaleb(places, _DECIMAL_CONTEXT)
+
+    @property
+    def installment_count(self) -> int:
+        """How many installments the schedule has."""
+        rows = self._installments
+        return len(rows) if rows is not None else len(self.minor_rows())
+
     def __eq__(self, other: object) -> bool:
         """Equal when the terms and every installment are equal."""
         if not isinstance(other, Schedule):
@@ -364,32 +440,47 @@ class Schedule:
     @property
     def installment_amount(self) -> Decimal:
         """The regular installment quoted to the borrower: the first one after any grace."""
+        if self._installments is None:
+            minor = self.minor_rows()
+            row = minor[min(self._regular_index, len(minor) - 1)]
+            places = -get_currency(self.terms.currency).minor_units
+            return Decimal(row.principal + row.interest + row.fees).scaleb(places, _DECIMAL_CONTEXT)
         rows = self.installments
         return rows[min(self._regular_index, len(rows) - 1)].total
 
     @property
     def total_principal(self) -> Decimal:
         """Sum of principal parts; with prepaid_principal it equals the loan principal."""
+        if self._installments is None:
+            return self._minor_total("principal")
         return _exact_sum(i.principal for i in self.installments)
 
     @property
     def total_interest(self) -> Decimal:
         """Sum of interest parts, the cost of credit before fees."""
+        if self._installments is None:
+            return self._minor_total("interest")
         return _exact_sum(i.interest for i in self.installments)
 
     @property
     def total_repayable(self) -> Decimal:
         """Sum of all installment totals, what the borrower pays back overall."""
+        if self._installments is None:
+            return self._minor_total("principal", "interest", "fees")
         return _exact_sum(i.total for i in self.installments)
 
     @property
     def first_due_date(self) -> date:
         """Due date of the first installment."""
+        if self._installments is None:
+            return self.minor_rows()[0].due_date
         return self.installments[0].due_date
 
     @property
     def last_due_date(self) -> date:
         """Due date of the final installment, the loan's maturity."""
+        if self._installments is None:
+            return self.minor_rows()[-1].due_date
         return self.installments[-1].due_date
 
     @property
