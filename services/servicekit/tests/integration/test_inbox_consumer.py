@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
@@ -284,6 +285,95 @@ async def test_consumer_loop_over_real_broker(
         assert len(await list_dead_letters(uow_factory, status="redriven")) == 1
     finally:
         await producer.stop()
+
+
+async def test_a_fetch_across_partitions_applies_in_order_and_commits_every_partition(
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+) -> None:
+    """A backlog over all six partitions: every record once, each key's records in order,
+    fetches applied as batches that span partitions, every partition committed to its end."""
+    await ensure_topics(broker.bootstrap_servers)
+    settings = ServiceSettings(
+        service_name="test",
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        kafka_fetch_max_wait_ms=20,
+    )
+    group = f"g-span-{uuid.uuid4().hex[:8]}"
+    applied: list[tuple[str, int]] = []
+    batch_partitions: list[set[int]] = []
+
+    async def batch(session: AsyncSession, items: list[tuple[LoanDisbursedV1, CloudEvent]]) -> None:
+        applied.extend((model.loan_id, envelope.sequence) for model, envelope in items)
+
+    async def one(session: AsyncSession, model: LoanDisbursedV1, envelope: CloudEvent) -> None:
+        applied.append((model.loan_id, envelope.sequence))
+
+    consumer = _build_consumer(
+        settings,
+        uow_factory,
+        ConsumerSpec(
+            name="c",
+            group_id=group,
+            topics=[TOPIC],
+            handlers={"LoanDisbursed": one},
+            batch_handlers={"LoanDisbursed": batch},
+        ),
+    )
+    original = consumer.processor.process_batch
+
+    async def spy(messages: Any, stop: Any = None) -> list[str]:
+        batch_partitions.append({m.partition for m in messages})
+        return await original(messages, stop)
+
+    consumer.processor.process_batch = spy  # type: ignore[method-assign]
+    producer = make_producer(settings)
+    await producer.start()
+    keys = [f"LS{n:03d}" for n in range(40)]
+    try:
+        sends = []
+        for sequence in (1, 2, 3):
+            for key in keys:
+                event = make_event(
+                    example_loan_disbursed_v1(loan_id=key),
+                    source="/los",
+                    subject=key,
+                    sequence=sequence,
+                )
+                record = to_kafka(event)
+                sends.append(
+                    await producer.send(
+                        TOPIC, record.value, key=record.key, headers=list(record.headers)
+                    )
+                )
+        produced = await asyncio.gather(*sends)
+        # The next offset per partition, from the broker's own answers to the sends.
+        next_offsets: dict[int, int] = {}
+        for meta in produced:
+            next_offsets[meta.partition] = max(next_offsets.get(meta.partition, 0), meta.offset + 1)
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop))
+        for _ in range(300):
+            if len(applied) >= len(keys) * 3:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    finally:
+        await producer.stop()
+
+    assert sorted(applied) == sorted((k, s) for k in keys for s in (1, 2, 3))
+    for key in keys:
+        assert [s for k, s in applied if k == key] == [1, 2, 3]
+    assert len(next_offsets) > 1
+    assert any(len(parts) > 1 for parts in batch_partitions)
+    assert await _count(uow_factory, "inbox") == len(keys) * 3
+    check = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id=group)
+    await check.start()
+    try:
+        for partition, expected in next_offsets.items():
+            assert await check.committed(TopicPartition(TOPIC, partition)) == expected
+    finally:
+        await check.stop()
 
 
 async def test_handler_effect_and_outbox_commit_together(uow_factory: UnitOfWorkFactory) -> None:
