@@ -23,8 +23,11 @@ from lending_schemas.events import (
 from lending_schemas.v1 import LoanBookedV1, LoanDisbursedV1
 from lending_schemas.v1.application_events import ApplicationDecidedV1, ApplicationSubmittedV1
 from lending_schemas.v1.loan_servicing import (
+    LoanClosedV1,
+    LoanDelinquencyChangedV1,
     LoanPaidOffV1,
     LoanScheduleChangedV1,
+    LoanWrittenOffV1,
     RepaymentReceivedV1,
     RepaymentReversedV1,
 )
@@ -53,14 +56,20 @@ def test_registry_contents():
         ("RepaymentReversed", 1): RepaymentReversedV1,
         ("LoanPaidOff", 1): LoanPaidOffV1,
         ("LoanScheduleChanged", 1): LoanScheduleChangedV1,
+        ("LoanDelinquencyChanged", 1): LoanDelinquencyChangedV1,
+        ("LoanWrittenOff", 1): LoanWrittenOffV1,
+        ("LoanClosed", 1): LoanClosedV1,
     }
     assert registered_models() == (
         ApplicationDecidedV1,
         ApplicationSubmittedV1,
         LoanBookedV1,
+        LoanClosedV1,
+        LoanDelinquencyChangedV1,
         LoanDisbursedV1,
         LoanPaidOffV1,
         LoanScheduleChangedV1,
+        LoanWrittenOffV1,
         RepaymentReceivedV1,
         RepaymentReversedV1,
     )

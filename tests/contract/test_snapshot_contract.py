@@ -37,6 +37,9 @@ PAYLOADS = {
     "RepaymentReversed": examples.example_repayment_reversed_v1,
     "LoanPaidOff": examples.example_loan_paid_off_v1,
     "LoanScheduleChanged": examples.example_loan_schedule_changed_v1,
+    "LoanDelinquencyChanged": examples.example_loan_delinquency_changed_v1,
+    "LoanWrittenOff": examples.example_loan_written_off_v1,
+    "LoanClosed": examples.example_loan_closed_v1,
     "ApplicationSubmitted": examples.example_application_submitted_v1,
     "ApplicationDecided": examples.example_application_decided_v1,
 }

@@ -21,8 +21,11 @@ from lending_schemas.errors import (
 from lending_schemas.v1 import LoanBookedV1, LoanDisbursedV1
 from lending_schemas.v1.application_events import ApplicationDecidedV1, ApplicationSubmittedV1
 from lending_schemas.v1.loan_servicing import (
+    LoanClosedV1,
+    LoanDelinquencyChangedV1,
     LoanPaidOffV1,
     LoanScheduleChangedV1,
+    LoanWrittenOffV1,
     RepaymentReceivedV1,
     RepaymentReversedV1,
 )
@@ -61,6 +64,9 @@ for _model in (ApplicationSubmittedV1, ApplicationDecidedV1):
     _register(_model)
 for _model in (RepaymentReceivedV1, RepaymentReversedV1, LoanPaidOffV1, LoanScheduleChangedV1):
     _register(_model)
+_register(LoanDelinquencyChangedV1)
+_register(LoanWrittenOffV1)
+_register(LoanClosedV1)
 
 
 def registered_models() -> tuple[type[EventModel], ...]:

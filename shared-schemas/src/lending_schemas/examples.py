@@ -18,8 +18,11 @@ from lending_schemas.v1 import (
 )
 from lending_schemas.v1.loan_servicing import (
     AllocationSummaryV1,
+    LoanClosedV1,
+    LoanDelinquencyChangedV1,
     LoanPaidOffV1,
     LoanScheduleChangedV1,
+    LoanWrittenOffV1,
     OutstandingV1,
     RepaymentReceivedV1,
     RepaymentReversedV1,
@@ -29,9 +32,12 @@ __all__ = [
     "example_application_decided_v1",
     "example_application_submitted_v1",
     "example_loan_booked_v1",
+    "example_loan_closed_v1",
+    "example_loan_delinquency_changed_v1",
     "example_loan_disbursed_v1",
     "example_loan_paid_off_v1",
     "example_loan_schedule_changed_v1",
+    "example_loan_written_off_v1",
     "example_repayment_received_v1",
     "example_repayment_reversed_v1",
 ]
@@ -215,3 +221,48 @@ def example_loan_schedule_changed_v1(**overrides: Any) -> LoanScheduleChangedV1:
     }
     fields.update(overrides)
     return LoanScheduleChangedV1(**fields)
+
+
+def example_loan_delinquency_changed_v1(**overrides: Any) -> LoanDelinquencyChangedV1:
+    """Close of business found the loan 31 days past due: it moved from 1-30 to 31-60."""
+    fields: dict[str, Any] = {
+        "loan_id": "LN-2024-000123",
+        "business_date": date(2024, 7, 2),
+        "days_past_due": 31,
+        "from_bucket": "1-30",
+        "to_bucket": "31-60",
+        "currency": "EUR",
+        "overdue_amount": Decimal("1776.98"),
+        "non_performing": False,
+    }
+    fields.update(overrides)
+    return LoanDelinquencyChangedV1(**fields)
+
+
+def example_loan_written_off_v1(**overrides: Any) -> LoanWrittenOffV1:
+    """A loan 120 days past due written off after a second person approved it."""
+    fields: dict[str, Any] = {
+        "loan_id": "LN-2024-000123",
+        "written_off_on": date(2024, 10, 1),
+        "request_id": "SRQ-01HXAMPLE0001",
+        "currency": "EUR",
+        "principal": Decimal("9211.51"),
+        "interest": Decimal("276.35"),
+        "fees": Decimal("0.00"),
+        "penalties": Decimal("61.20"),
+        "total": Decimal("9549.06"),
+    }
+    fields.update(overrides)
+    return LoanWrittenOffV1(**fields)
+
+
+def example_loan_closed_v1(**overrides: Any) -> LoanClosedV1:
+    """A paid-off loan with nothing left either way is closed."""
+    fields: dict[str, Any] = {
+        "loan_id": "LN-2024-000123",
+        "closed_on": date(2024, 6, 16),
+        "reason": "paid_off",
+        "currency": "EUR",
+    }
+    fields.update(overrides)
+    return LoanClosedV1(**fields)

@@ -69,11 +69,15 @@ TOPICS: tuple[Topic, ...] = (
             "lending.RepaymentReversed.v1",
             "lending.LoanPaidOff.v1",
             "lending.LoanScheduleChanged.v1",
+            "lending.LoanDelinquencyChanged.v1",
+            "lending.LoanWrittenOff.v1",
+            "lending.LoanClosed.v1",
         ),
         producer="lms",
         consumers=(),
         dead_letter="lending.loan-servicing.v1.dlt",
-        description="The LMS announces repayments, reversals, payoffs and schedule changes.",
+        description="The LMS announces repayments, reversals, payoffs, schedule changes, "
+        "delinquency changes, write-offs and closures.",
     ),
 )
 

@@ -1,5 +1,6 @@
 """Servicing events the LMS publishes on ``lending.loan-servicing.v1``: repayments and their
-reversals, payoff and schedule changes.
+reversals, payoff, schedule changes, delinquency changes from close of business,
+write-offs and closure.
 
 Money travels as decimal strings with the loan's currency; no borrower data, only ids.
 """
@@ -23,8 +24,11 @@ from lending_schemas.primitives import (
 
 __all__ = [
     "AllocationSummaryV1",
+    "LoanClosedV1",
+    "LoanDelinquencyChangedV1",
     "LoanPaidOffV1",
     "LoanScheduleChangedV1",
+    "LoanWrittenOffV1",
     "OutstandingV1",
     "RepaymentReceivedV1",
     "RepaymentReversedV1",
@@ -125,3 +129,52 @@ class LoanScheduleChangedV1(EventModel):
     installment_amount: NonNegativeDecimalString
     principal_outstanding: NonNegativeDecimalString
     last_due_date: IsoDate | None = None
+
+
+class LoanDelinquencyChangedV1(EventModel):
+    """Close of business moved the loan to another delinquency bucket on a business date."""
+
+    event_type: ClassVar[str] = "LoanDelinquencyChanged"
+    version: ClassVar[str] = "1.0"
+
+    loan_id: NonEmptyStr
+    business_date: IsoDate
+    days_past_due: StrictCount
+    from_bucket: NonEmptyStr
+    to_bucket: NonEmptyStr
+    currency: CurrencyCode
+    overdue_amount: NonNegativeDecimalString
+    non_performing: bool
+
+
+class LoanWrittenOffV1(EventModel):
+    """The loan was written off (approved by a second person): what it still owed is off
+    the books; money received later is a recovery."""
+
+    event_type: ClassVar[str] = "LoanWrittenOff"
+    version: ClassVar[str] = "1.0"
+
+    loan_id: NonEmptyStr
+    written_off_on: IsoDate
+    request_id: NonEmptyStr
+    currency: CurrencyCode
+    principal: NonNegativeDecimalString
+    interest: NonNegativeDecimalString
+    fees: NonNegativeDecimalString
+    penalties: NonNegativeDecimalString
+    total: PositiveDecimalString
+
+
+LoanClosedReason = Literal["paid_off", "written_off"]
+
+
+class LoanClosedV1(EventModel):
+    """Nothing is owed either way any more: the loan is closed for good."""
+
+    event_type: ClassVar[str] = "LoanClosed"
+    version: ClassVar[str] = "1.0"
+
+    loan_id: NonEmptyStr
+    closed_on: IsoDate
+    reason: LoanClosedReason
+    currency: CurrencyCode
