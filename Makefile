@@ -14,16 +14,20 @@ PYTEST := $(BIN)/pytest
 PYTEST_FLAGS ?= -q
 
 UNIT_TESTS := services/loanmath/tests shared-schemas/tests services/servicekit/tests/unit \
-	los-service/tests/unit lms-service/tests/unit
+	los-service/tests/unit lms-service/tests/unit tests/ops
 INTEGRATION_TESTS := services/servicekit/tests/integration los-service/tests/integration \
 	lms-service/tests/integration tests/security
 CONTRACT_TESTS := tests/contract
 E2E_TESTS := tests/e2e
+# The seeded handoff simulation and its transport contract (LENDING_SIM_SEEDS raises the count).
+SIM_TESTS := tests/sim
+# Schemathesis over both OpenAPI documents (LENDING_FUZZ_EXAMPLES per operation and mode).
+FUZZ_TESTS := tests/fuzz
 CRASH_TESTS := tests/crash
 CRASH_ROUNDS ?= 10
 SOURCES := shared-schemas/src services/loanmath/src services/servicekit/src los-service/src lms-service/src
 
-.PHONY: help install run test test-unit test-integration test-contract test-e2e test-crash check-ci \
+.PHONY: help install run test test-unit test-integration test-contract test-e2e test-crash test-sim test-fuzz check-ci \
 	lint format typecheck contract-check migrate token demo bench clean
 
 help:
@@ -67,7 +71,7 @@ asyncio.run(asyncpg.connect(_asyncpg_dsn(os.environ["LENDING_TEST_POSTGRES_URL"]
 		|| { echo "CI: PostgreSQL at $$LENDING_TEST_POSTGRES_URL is not reachable" >&2; exit 1; }; \
 	fi
 
-test: $(STAMP) check-ci contract-check test-unit test-contract test-integration test-e2e
+test: $(STAMP) check-ci contract-check test-unit test-contract test-integration test-sim test-fuzz test-e2e
 	$(PYTEST) $(PYTEST_FLAGS) $(CRASH_TESTS)
 
 test-unit: $(STAMP)
@@ -78,6 +82,12 @@ test-integration: $(STAMP)
 
 test-contract: $(STAMP)
 	$(PYTEST) $(PYTEST_FLAGS) $(CONTRACT_TESTS)
+
+test-sim: $(STAMP)
+	$(PYTEST) $(PYTEST_FLAGS) $(SIM_TESTS)
+
+test-fuzz: $(STAMP)
+	$(PYTEST) $(PYTEST_FLAGS) $(FUZZ_TESTS)
 
 test-e2e: $(STAMP)
 	$(PYTEST) $(PYTEST_FLAGS) $(E2E_TESTS)

@@ -112,6 +112,8 @@ class Stack:
             f"{prefix}LOG_JSON": "true",
             f"{prefix}RELAY_POLL_INTERVAL_S": "0.2",
             f"{prefix}CONSUMER_BACKOFF_INITIAL_S": "0.05",
+            # A retry after a crash meets its own abandoned key; wait briefly, not 5 s.
+            f"{prefix}IDEMPOTENCY_IN_FLIGHT_WAIT_S": "1",
         }
         env.update(self.extra_env.get(prefix.rstrip("_").lower(), {}))
         return env

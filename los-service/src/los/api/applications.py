@@ -213,7 +213,7 @@ async def get_applications(
     uow: UowDep,
     catalog: CatalogDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     status_: Annotated[ApplicationStatus | None, Query(alias="status")] = None,
     product_code: str | None = None,
     applicant_id: str | None = None,

@@ -25,7 +25,7 @@ async def read_audit(
     _: Auditor,
     uow: UowDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> AuditTrailOut:
     """Oldest first; `chain_valid` says whether every hash and link still verifies."""
     trail = await get_audit_trail(uow, application_id, limit=limit, offset=offset)

@@ -33,7 +33,7 @@ async def get_reconciliation(
     uow: UowDep,
     clock: ClockDep,
     settings: LosSettingsDep,
-    older_than_s: Annotated[int | None, Query(ge=0)] = None,
+    older_than_s: Annotated[int | None, Query(ge=0, le=315_360_000)] = None,
 ) -> ReconciliationOut:
     """Also refreshes the los_handoff_unbooked and los_handoff_mismatched gauges."""
     threshold = settings.handoff_alert_after_s if older_than_s is None else older_than_s

@@ -24,7 +24,7 @@ async def review_queue(
     uow: UowDep,
     catalog: CatalogDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     assignee: Annotated[
         str | None, Query(description="A reviewer's queue; 'me' for the caller's own.")
     ] = None,

@@ -307,6 +307,7 @@ class Schedule:
         "_head",
         "_installments",
         "_minor",
+        "_minor_sums",
         "_prepaid",
         "_regular_index",
         "terms",
@@ -319,6 +320,7 @@ class Schedule:
     _regular_index: int
     _prepaid: Decimal | None
     _minor: tuple[MinorRow, ...] | None
+    _minor_sums: dict[str, int] | None
 
     def __init__(
         self,
@@ -343,6 +345,7 @@ class Schedule:
         setter(self, "_regular_index", _regular_index)
         setter(self, "_prepaid", prepaid_principal)
         setter(self, "_minor", None)
+        setter(self, "_minor_sums", None)
 
     def __setattr__(self, name: str, value: object) -> None:
         """Schedules are immutable, like the frozen dataclass they used to be."""
@@ -395,8 +398,9 @@ class Schedule:
                 if dates is None:
                     dates = _payment_dates(self.terms, _schedule_dates(self.terms))
                 first = columns.first_number
+                make = tuple.__new__  # MinorRow(...) without its generated __new__ frame
                 minor = tuple(
-                    MinorRow(first + index, due, principal, interest, 0)
+                    make(MinorRow, (first + index, due, principal, interest, 0))
                     for index, (due, principal, interest) in enumerate(
                         zip(dates, columns.principal, columns.interest, strict=True)
                     )
@@ -406,12 +410,17 @@ class Schedule:
 
     def _minor_total(self, *parts: str) -> Decimal:
         """Sum of the named MinorRow fields over all installments, as an amount."""
-        rows = self.minor_rows()
-        total = 0
-        for part in parts:
-            total += sum(getattr(row, part) for row in rows)
+        sums = self._minor_sums
+        if sums is None:
+            rows = self.minor_rows()
+            sums = {
+                "principal": sum(row.principal for row in rows),
+                "interest": sum(row.interest for row in rows),
+                "fees": sum(row.fees for row in rows),
+            }
+            object.__setattr__(self, "_minor_sums", sums)
         places = -get_currency(self.terms.currency).minor_units
-        return Decimal(total).scaleb(places, _DECIMAL_CONTEXT)
+        return Decimal(sum(sums[part] for part in parts)).scaleb(places, _DECIMAL_CONTEXT)
 
     @property
     def installment_count(self) -> int:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,10 +12,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from servicekit.brokerwatch import BrokerLossWatch
 from servicekit.clock import Clock, SystemClock
 from servicekit.db import UnitOfWorkFactory, create_engine
 from servicekit.errors import install_error_handlers
-from servicekit.health import Check, health_router
+from servicekit.health import Check, ScrapeHook, health_router
 from servicekit.idempotency import IdempotencyMiddleware
 from servicekit.inbox import (
     BatchHandler,
@@ -26,8 +28,11 @@ from servicekit.inbox import (
 from servicekit.kafka import ensure_topics, make_consumer, make_producer
 from servicekit.logs import configure_logging
 from servicekit.middleware import RequestContextMiddleware
+from servicekit.openapi import install as install_openapi
 from servicekit.outbox import OutboxRelay, RelayLeaderLock
 from servicekit.settings import ServiceSettings
+from servicekit.textguard import NulGuardMiddleware
+from servicekit.tracing import configure_tracing
 from servicekit.workers import WorkerSupervisor
 
 logger = logging.getLogger("servicekit.app")
@@ -55,6 +60,7 @@ class Runtime:
     relay: OutboxRelay
     consumers: dict[str, KafkaInboxConsumer] = field(default_factory=dict)
     supervisor: WorkerSupervisor | None = None
+    broker_watch: BrokerLossWatch | None = None
 
     async def start_workers(self) -> None:
         """Create topics if asked, then start the relay and every consumer."""
@@ -69,6 +75,17 @@ class Runtime:
                 logger.warning("could not create topics yet: %s", exc)
         supervisor = WorkerSupervisor(self.settings.service_name)
         supervisor.add("outbox-relay", self.relay.run)
+        if self.settings.broker_watch_interval_s > 0:
+            self.broker_watch = BrokerLossWatch(
+                self.settings.service_name,
+                self.settings.kafka_bootstrap_servers,
+                self.uow_factory.session_factory,
+                self.relay,
+                interval_s=self.settings.broker_watch_interval_s,
+                republish_window_s=self.settings.broker_loss_republish_window_s,
+                replication_factor=self.settings.kafka_replication_factor,
+            )
+            supervisor.add("broker-watch", self.broker_watch.run)
         for name, consumer in self.consumers.items():
             supervisor.add(name, consumer.run)
         await supervisor.start()
@@ -129,6 +146,12 @@ def _build_consumer(
     )
 
 
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    """Health probes and metric scrapes get no spans: they would drown the traces that matter."""
+    path = str(scope.get("path", ""))
+    return path == "/metrics" or path.startswith("/health/")
+
+
 def create_app(
     runtime: Runtime,
     *,
@@ -140,16 +163,22 @@ def create_app(
     extra_checks: dict[str, Check] | None = None,
     openapi_tags: list[dict[str, Any]] | None = None,
     clock: Clock | None = None,
+    scrape_hooks: Sequence[ScrapeHook] = (),
 ) -> FastAPI:
     """The FastAPI app: routes, problem+json errors, idempotency, metrics and worker lifecycle."""
     settings = runtime.settings
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    configure_tracing(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_workers:
             await runtime.start_workers()
             app.state.workers = runtime.supervisor
+        # Everything built so far (modules, app, settings) lives as long as the process:
+        # leave it out of the cyclic collector's full passes, which otherwise walk it all
+        # again and again while the consumer allocates rows by the hundred thousand.
+        gc.freeze()
         try:
             yield
         finally:
@@ -161,6 +190,13 @@ def create_app(
         description=description,
         lifespan=lifespan,
         openapi_tags=openapi_tags,
+        telemetry={
+            "tracing": settings.tracing_enabled,
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+            "exclude": _untraced,
+        },
     )
     app.state.settings = settings
     app.state.runtime = runtime
@@ -170,13 +206,15 @@ def create_app(
     app.state.clock = clock or SystemClock()
     install_error_handlers(app, domain_errors)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(
         RequestContextMiddleware,
         service=settings.service_name,
         max_body_bytes=settings.max_request_bytes,
     )
-    app.include_router(health_router(extra_checks))
+    app.include_router(health_router(extra_checks, scrape_hooks))
     if settings.serve_api:
         for router in routers:
             app.include_router(router)
+    install_openapi(app)
     return app

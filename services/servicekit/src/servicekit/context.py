@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextvars import ContextVar
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
 
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 _traceparent: ContextVar[str | None] = ContextVar("traceparent", default=None)
+# Per-aggregate (traceparent, correlation id) while a batch of events is applied at once,
+# so what the work for one aggregate stages carries that aggregate's event's context.
+_subject_contexts: ContextVar[Mapping[str, tuple[str | None, str | None]] | None] = ContextVar(
+    "subject_contexts", default=None
+)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -47,3 +53,23 @@ def get_traceparent() -> str | None:
 def set_traceparent(value: str | None) -> None:
     """Bind a traceparent to the current task."""
     _traceparent.set(value)
+
+
+def get_subject_context(subject: str) -> tuple[str | None, str | None] | None:
+    """The (traceparent, correlation id) bound to one aggregate by a batch, if any."""
+    contexts = _subject_contexts.get()
+    return None if contexts is None else contexts.get(subject)
+
+
+def bind_subject_contexts(
+    contexts: Mapping[str, tuple[str | None, str | None]] | None,
+) -> Token[Mapping[str, tuple[str | None, str | None]] | None]:
+    """Bind per-aggregate contexts for a batch; reset with `unbind_subject_contexts`."""
+    return _subject_contexts.set(contexts)
+
+
+def unbind_subject_contexts(
+    token: Token[Mapping[str, tuple[str | None, str | None]] | None],
+) -> None:
+    """Undo `bind_subject_contexts`."""
+    _subject_contexts.reset(token)

@@ -126,7 +126,18 @@ def install_error_handlers(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if exc.status_code == 400:
+            # The framework's 400s are bodies it could not parse (bad multipart, bytes that
+            # are not the declared encoding): a payload problem, answered as one (422).
+            return problem_response(
+                422,
+                "malformed_body",
+                f"The request body could not be read: {exc.detail}",
+                instance=request.url.path,
+            )
+        code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
         return problem_response(
             exc.status_code,
             code,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from servicekit import metrics
@@ -15,6 +16,7 @@ from servicekit.db import ping
 from servicekit.kafka import broker_reachable
 
 Check = Callable[[Request], Awaitable[tuple[bool, Any]]]
+logger = logging.getLogger("servicekit.health")
 
 
 async def database_check(request: Request) -> tuple[bool, Any]:
@@ -41,8 +43,17 @@ async def workers_check(request: Request) -> tuple[bool, Any]:
     return all(states.values()), states
 
 
-def health_router(extra_checks: dict[str, Check] | None = None) -> APIRouter:
-    """Health and metrics routes; they need no token."""
+ScrapeHook = Callable[[Request], Awaitable[None]]
+
+
+def health_router(
+    extra_checks: dict[str, Check] | None = None, scrape_hooks: Sequence[ScrapeHook] = ()
+) -> APIRouter:
+    """Health and metrics routes; they need no token.
+
+    `scrape_hooks` refresh gauges read from the database just before /metrics renders; a
+    hook that fails is logged and the rest of the metrics are served anyway.
+    """
     router = APIRouter(tags=["operations"])
     checks: dict[str, Check] = {
         "database": database_check,
@@ -55,7 +66,17 @@ def health_router(extra_checks: dict[str, Check] | None = None) -> APIRouter:
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/health/ready", summary="Database, broker and workers are usable")
+    @router.get(
+        "/health/ready",
+        summary="Database, broker and workers are usable",
+        responses={
+            200: {"description": "Every check passed", "content": {"application/json": {}}},
+            503: {
+                "description": "A check failed; the body says which",
+                "content": {"application/json": {}},
+            },
+        },
+    )
     async def ready(request: Request) -> JSONResponse:
         names = list(checks)
         results = await asyncio.gather(*(checks[n](request) for n in names))
@@ -68,8 +89,21 @@ def health_router(extra_checks: dict[str, Check] | None = None) -> APIRouter:
             status_code=200 if healthy else 503,
         )
 
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
-    async def prometheus_metrics() -> Response:
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        include_in_schema=True,
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def prometheus_metrics(request: Request) -> Response:
+        for hook in scrape_hooks:
+            try:
+                await hook(request)
+            except Exception as exc:
+                logger.warning(
+                    "metrics refresh %s failed: %s", getattr(hook, "__name__", hook), exc
+                )
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return router

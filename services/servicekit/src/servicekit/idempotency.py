@@ -1,12 +1,17 @@
 """Idempotency-Key on POST: a replay returns the first response, a reused key with another body is 422.
 
 Scope is (caller, method, path, key). The record is written before the handler runs
-(`in_flight`, so a concurrent replay gets 409) and completed with the response after.
-Responses to unauthenticated calls and server errors are not kept, so a retry runs again.
+(`in_flight`) and completed with the response after. A replay that arrives while the first
+request is still in flight polls the record for up to `idempotency_in_flight_wait_s` and
+then answers the first request's stored response, so N parallel identical requests get N
+identical responses and one effect; only a replay still in flight after the wait gets 409
+`idempotency_in_flight`. Responses to unauthenticated calls and server errors are not kept,
+so a retry (or a waiting replay) runs again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -26,6 +31,9 @@ from servicekit.tables import IDEMPOTENCY_KEYS
 HEADER = b"idempotency-key"
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,200}$")
 _NOT_KEPT = {401, 403, 413}
+# A waiting replay reads the record after 20 ms, then backs off to every 250 ms.
+_POLL_FIRST_S = 0.02
+_POLL_MAX_S = 0.25
 
 
 class IdempotencyMiddleware:
@@ -64,10 +72,26 @@ class IdempotencyMiddleware:
         ttl = timedelta(seconds=state.settings.idempotency_ttl_s)
         stale_after = timedelta(seconds=state.settings.idempotency_in_flight_timeout_s)
 
-        existing = await _claim(uow_factory, scope_key, request_hash, ttl, stale_after)
-        if existing is not None:
-            await _answer_existing(existing, request_hash, scope, receive, send)
-            return
+        wait_s = float(state.settings.idempotency_in_flight_wait_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        poll_s = _POLL_FIRST_S
+        while True:
+            existing = await _claim(uow_factory, scope_key, request_hash, ttl, stale_after)
+            if existing is None:
+                break  # this request holds the key: run it
+            remaining = deadline - loop.time()
+            if (
+                existing["state"] == "completed"
+                or existing["request_hash"] != request_hash
+                or remaining <= 0
+            ):
+                await _answer_existing(existing, request_hash, scope, receive, send)
+                return
+            # The first request is still running: wait for its stored response. If it
+            # fails and its record is forgotten, the next claim makes this request run.
+            await asyncio.sleep(min(poll_s, remaining))
+            poll_s = min(poll_s * 2, _POLL_MAX_S)
 
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
 

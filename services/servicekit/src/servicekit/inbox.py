@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka.structs import OffsetAndMetadata
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,13 +26,22 @@ from lending_schemas import (
     parse_event,
 )
 from servicekit import metrics
-from servicekit.context import set_correlation_id, set_traceparent
+from servicekit.context import (
+    bind_subject_contexts,
+    set_correlation_id,
+    set_traceparent,
+    unbind_subject_contexts,
+)
 from servicekit.db import UnitOfWork, UnitOfWorkFactory, is_transient_db_error
 from servicekit.faults import CONSUMER_AFTER_COMMIT, crash_point
 from servicekit.outbox import utcnow
 from servicekit.tables import DEAD_LETTERS, INBOX
+from servicekit.tracing import extract_context, get_tracer, span_traceparent
 
 logger = logging.getLogger("servicekit.inbox")
+
+# How often the consumer loop refreshes its lag gauge.
+LAG_REFRESH_S = 1.0
 
 Handler = Callable[[AsyncSession, Any, CloudEvent], Awaitable[None]]
 # Applies several events of one type in the caller's transaction (a fetched batch).
@@ -102,9 +113,35 @@ class InboxProcessor:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.stats = ConsumerStats()
+        self.tracer = get_tracer(service)
+
+    def _start_span(self, message: Message, links: Sequence[Link] = ()) -> Span:
+        """A consumer span for one record, the child of the context its headers carry."""
+        return self.tracer.start_span(
+            f"{message.topic} process",
+            context=extract_context(message.headers),
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": message.topic,
+                "messaging.destination.partition.id": str(message.partition),
+                "messaging.kafka.offset": message.offset,
+            },
+        )
 
     async def process(self, message: Message, stop: asyncio.Event | None = None) -> str:
-        """Apply one record; returns the outcome: processed, duplicate or dead_lettered."""
+        """Apply one record in a consumer span; returns processed, duplicate or dead_lettered."""
+        span = self._start_span(message)
+        with trace.use_span(span, end_on_exit=True):
+            outcome = await self._process(message, stop, span)
+            span.set_attribute("outcome", outcome)
+            if outcome == "dead_lettered":
+                span.set_status(Status(StatusCode.ERROR, "dead-lettered"))
+            return outcome
+
+    async def _process(self, message: Message, stop: asyncio.Event | None, span: Span) -> str:
         attempts = 0
         backoff = self.backoff_initial_s
         event_type = "unknown"
@@ -113,8 +150,10 @@ class InboxProcessor:
             try:
                 envelope = from_kafka(message.value, message.headers)
                 event_type = envelope.type
+                span.set_attribute("messaging.message.id", envelope.id)
+                span.set_attribute("cloudevents.event_type", envelope.type)
                 set_correlation_id(envelope.correlationid)
-                set_traceparent(envelope.traceparent)
+                set_traceparent(span_traceparent(span) or envelope.traceparent)
                 model = parse_event(envelope)
                 handler = self.handlers.get(type(model).event_type)
                 if handler is None:
@@ -163,21 +202,36 @@ class InboxProcessor:
         """
         if len(messages) <= 1:
             return [await self.process(m, stop) for m in messages]
+        # One consumer span per record (each in its own trace), ended when the batch is.
+        spans = [self._start_span(m) for m in messages]
         try:
-            outcomes = await self._apply_batch(messages)
+            outcomes = await self._apply_batch(messages, spans)
         except Exception as exc:
+            for span in spans:
+                span.set_attribute("outcome", "batch_rolled_back")
+                span.set_status(Status(StatusCode.ERROR, "batch rolled back; retried alone"))
+                span.end()
             logger.info("batch of %d fell back to one by one: %s", len(messages), exc)
             return [await self.process(m, stop) for m in messages]
+        for span, (_, outcome) in zip(spans, outcomes, strict=True):
+            span.set_attribute("outcome", outcome)
+            span.end()
         now = utcnow()
         for message, (event_type, outcome) in zip(messages, outcomes, strict=True):
             self.stats.last_message_at = now
             metrics.EVENTS_CONSUMED.labels(self.service, message.topic, event_type, outcome).inc()
         return [outcome for _, outcome in outcomes]
 
-    async def _apply_batch(self, messages: Sequence[Message]) -> list[tuple[str, str]]:
+    async def _apply_batch(
+        self, messages: Sequence[Message], spans: Sequence[Span]
+    ) -> list[tuple[str, str]]:
         parsed = []
-        for message in messages:
+        contexts: dict[str, tuple[str | None, str | None]] = {}
+        for message, span in zip(messages, spans, strict=True):
             envelope = from_kafka(message.value, message.headers)
+            span.set_attribute("messaging.message.id", envelope.id)
+            span.set_attribute("cloudevents.event_type", envelope.type)
+            contexts[envelope.subject] = (span_traceparent(span), envelope.correlationid)
             model = parse_event(envelope)
             handler = self.handlers.get(type(model).event_type)
             if handler is None:
@@ -210,12 +264,20 @@ class InboxProcessor:
             types = {type(model).event_type for _, _, model, _ in fresh}
             batch_handler = self.batch_handlers.get(types.pop()) if len(types) == 1 else None
             if batch_handler is not None:
-                await batch_handler(uow.session, [(model, env) for _, env, model, _ in fresh])
+                # What the handler stages for an aggregate carries that event's span.
+                token = bind_subject_contexts(contexts)
+                try:
+                    await batch_handler(uow.session, [(model, env) for _, env, model, _ in fresh])
+                finally:
+                    unbind_subject_contexts(token)
+            span_of = {id(message): span for message, span in zip(messages, spans, strict=True)}
             for message, envelope, model, handler in fresh:
                 if batch_handler is None:
+                    span = span_of[id(message)]
                     set_correlation_id(envelope.correlationid)
-                    set_traceparent(envelope.traceparent)
-                    await handler(uow.session, model, envelope)
+                    set_traceparent(span_traceparent(span) or envelope.traceparent)
+                    with trace.use_span(span, end_on_exit=False):
+                        await handler(uow.session, model, envelope)
                 rows.append(
                     {
                         "event_id": envelope.id,
@@ -231,6 +293,9 @@ class InboxProcessor:
             if rows:
                 await uow.session.execute(insert(INBOX), rows)
             await uow.commit()
+        committed = utcnow()
+        for message, envelope, _, _ in fresh:
+            self._observe_lag(message, envelope, committed)
         self.stats.processed += processed
         self.stats.duplicates += duplicates
         return outcomes
@@ -267,8 +332,15 @@ class InboxProcessor:
                 # Another consumer recorded the same event first: nothing to do.
                 self.stats.duplicates += 1
                 return "duplicate"
+        self._observe_lag(message, envelope, utcnow())
         self.stats.processed += 1
         return "processed"
+
+    def _observe_lag(self, message: Message, envelope: CloudEvent, committed: datetime) -> None:
+        lag = (committed - envelope.time).total_seconds()
+        metrics.HANDOFF_LAG.labels(self.service, message.topic, envelope.type).observe(
+            max(lag, 0.0)
+        )
 
     async def _seen(self, event_id: str) -> bool:
         async with self.uow_factory() as uow:
@@ -387,28 +459,38 @@ class KafkaInboxConsumer:
         self.consumer = consumer
         try:
             await consumer.start()
+            lag_due = 0.0
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200)
-                for tp, records in batches.items():
-                    if stop.is_set():
-                        break
-                    messages = [
-                        Message(
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            record.key,
-                            record.value,
-                            list(record.headers or ()),
-                        )
-                        for record in records
-                    ]
+                # One transaction for the whole fetch, whatever partitions it spans: records
+                # keep their order within each partition, and every offset is committed
+                # after the database commit.
+                messages = [
+                    Message(
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        record.key,
+                        record.value,
+                        list(record.headers or ()),
+                    )
+                    for records in batches.values()
+                    for record in records
+                ]
+                if messages and not stop.is_set():
                     await self.processor.process_batch(messages, stop)
-                    last = messages[-1].offset if messages else None
-                    if last is not None:
-                        crash_point(CONSUMER_AFTER_COMMIT)
-                        await consumer.commit({tp: OffsetAndMetadata(last + 1, "")})
-                if batches:
+                    crash_point(CONSUMER_AFTER_COMMIT)
+                    await consumer.commit(
+                        {
+                            tp: OffsetAndMetadata(records[-1].offset + 1, "")
+                            for tp, records in batches.items()
+                            if records
+                        }
+                    )
+                now = asyncio.get_running_loop().time()
+                if (batches or any(self.lag.values())) and now >= lag_due:
+                    # Lag costs a broker round trip: at most once a second.
+                    lag_due = now + LAG_REFRESH_S
                     await self._update_lag(consumer)
         finally:
             self.consumer = None

@@ -49,10 +49,30 @@ EVENTS_RETRIED = Counter(
     ["service", "topic"],
     registry=REGISTRY,
 )
+HANDOFF_LAG = Histogram(
+    "event_handoff_lag_seconds",
+    "From an event's time (its producer's commit) to its application committed here; on the "
+    "LMS, event_type lending.LoanDisbursed.v1 is the loan handoff (disbursed to booked).",
+    ["service", "topic", "event_type"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge(
     "consumer_lag",
     "Records behind the end of each partition.",
     ["service", "topic", "partition"],
+    registry=REGISTRY,
+)
+BROKER_LOSSES = Counter(
+    "broker_losses",
+    "Times the broker was found to have lost its topics (the marker topic vanished).",
+    ["service"],
+    registry=REGISTRY,
+)
+BROKER_LOSS_REPUBLISHED = Counter(
+    "broker_loss_republished_events",
+    "Outbox events marked pending again to heal a broker that lost its data.",
+    ["service"],
     registry=REGISTRY,
 )
 WORKER_UP = Gauge(

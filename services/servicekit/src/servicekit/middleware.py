@@ -14,6 +14,7 @@ from servicekit.context import (
     set_traceparent,
 )
 from servicekit.errors import problem_response
+from servicekit.tracing import current_span_traceparent, tag_current_span
 
 
 class RequestContextMiddleware:
@@ -33,7 +34,11 @@ class RequestContextMiddleware:
             (headers.get(b"x-correlation-id") or b"").decode("latin-1") or None
         )
         set_correlation_id(correlation_id)
-        set_traceparent(clean_traceparent((headers.get(b"traceparent") or b"").decode("latin-1")))
+        # FastAPI's own OpenTelemetry support has already opened the request's server span
+        # (the child of the caller's `traceparent`); what the request stages carries it.
+        incoming = clean_traceparent((headers.get(b"traceparent") or b"").decode("latin-1"))
+        set_traceparent(current_span_traceparent() or incoming)
+        tag_current_span("correlation_id", correlation_id)
         started = time.perf_counter()
         status_holder = {"status": 500}
 

@@ -11,17 +11,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from lending_schemas import CloudEvent, EventModel, make_event, to_kafka, topic_for_event
 from servicekit import metrics
-from servicekit.context import get_correlation_id, get_traceparent
+from servicekit.context import get_correlation_id, get_subject_context
 from servicekit.db import OUTBOX_WRITTEN, is_transient_db_error
 from servicekit.faults import RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, crash_point
 from servicekit.tables import OUTBOX
+from servicekit.tracing import (
+    TRACEPARENT,
+    current_trace_headers,
+    extract_context,
+    get_tracer,
+    inject_headers,
+)
 
 logger = logging.getLogger("servicekit.outbox")
+#: Shortest time between two refreshes of the outbox gauges while the relay is busy.
+GAUGE_INTERVAL_S = 1.0
 
 
 def utcnow() -> datetime:
@@ -43,6 +53,8 @@ async def stage_event(
 
     The event is checked against its contract first, so an invalid event can
     never be published. The per-aggregate sequence continues from the last one.
+    The current trace context is stored with the row (`traceparent` in its headers and
+    the CloudEvents `traceparent` attribute), so the relay continues the same trace.
     """
     staged = await stage_events(
         session,
@@ -75,21 +87,31 @@ async def stage_events(
     )
     last: dict[str, int] = {str(row[0]): int(row[1]) for row in result.all()}
     at = now or utcnow()
-    correlation_id = correlation_id or get_correlation_id()
-    traceparent = traceparent or get_traceparent()
+    default_correlation = correlation_id or get_correlation_id()
+    trace_headers = [(TRACEPARENT, traceparent)] if traceparent else current_trace_headers()
+    default_traceparent = trace_headers[0][1] if trace_headers else None
     events: list[CloudEvent] = []
     rows: list[dict[str, Any]] = []
     for payload, subject in items:
         sequence = int(last.get(subject) or 0) + 1
         last[subject] = sequence
+        item_traceparent, item_correlation = default_traceparent, default_correlation
+        item_trace_headers = trace_headers
+        bound = None if traceparent else get_subject_context(subject)
+        if bound is not None:
+            # A batch applied the event about this aggregate in a span of its own.
+            item_traceparent = bound[0] or default_traceparent
+            item_correlation = correlation_id or bound[1] or default_correlation
+            if bound[0]:
+                item_trace_headers = [(TRACEPARENT, bound[0])]
         event = make_event(
             payload,
             source=source,
             subject=subject,
             sequence=sequence,
             time=at,
-            correlation_id=correlation_id,
-            traceparent=traceparent,
+            correlation_id=item_correlation,
+            traceparent=item_traceparent,
         )
         major = int(type(payload).version.split(".")[0])
         record = to_kafka(event)
@@ -101,7 +123,8 @@ async def stage_events(
                 "aggregate_id": subject,
                 "sequence": sequence,
                 "key": record.key.decode(),
-                "headers": [[k, v.decode()] for k, v in record.headers],
+                "headers": [[k, v.decode()] for k, v in record.headers]
+                + [[k, v] for k, v in item_trace_headers],
                 "payload": record.value.decode(),
                 "created_at": event.time,
             }
@@ -201,6 +224,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
+        self._tracer = get_tracer(service)
         self.stats = RelayStats()
 
     def wake(self) -> None:
@@ -229,14 +253,39 @@ class OutboxRelay:
             return 0
         crash_point(RELAY_BEFORE_PUBLISH)
         futures = []
-        for row in rows:
-            headers = [(str(k), str(v).encode()) for k, v in row.headers]
-            futures.append(
-                await publisher.send(
-                    row.topic, row.payload.encode(), key=row.key.encode(), headers=headers
+        spans = []
+        try:
+            for row in rows:
+                stored = [(str(k), str(v).encode()) for k, v in row.headers]
+                # A producer span per event, the child of the work that staged it; the
+                # record carries this span's context so the consumer's span is its child.
+                span = self._tracer.start_span(
+                    f"{row.topic} publish",
+                    context=extract_context(stored),
+                    kind=SpanKind.PRODUCER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.operation.type": "publish",
+                        "messaging.destination.name": row.topic,
+                        "messaging.kafka.message.key": row.key,
+                        "outbox.id": row.id,
+                    },
                 )
-            )
-        await asyncio.gather(*futures)
+                spans.append(span)
+                headers = inject_headers(stored, set_span_in_context(span))
+                futures.append(
+                    await publisher.send(
+                        row.topic, row.payload.encode(), key=row.key.encode(), headers=headers
+                    )
+                )
+            await asyncio.gather(*futures)
+        except Exception as exc:
+            for span in spans:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+            raise
+        finally:
+            for span in spans:
+                span.end()
         crash_point(RELAY_AFTER_PUBLISH)
         ids = [row.id for row in rows]
         async with self._session_factory() as session:
@@ -274,6 +323,7 @@ class OutboxRelay:
         publisher = self._publisher_factory()
         await publisher.start()
         backoff = 0.2
+        refreshed = float("-inf")
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -284,7 +334,14 @@ class OutboxRelay:
                             await _sleep_or_stop(stop, max(self.poll_interval_s, 1.0))
                             continue
                     sent = await self.publish_pending(publisher)
-                    await self.refresh_gauges()
+                    # The gauges cost a count over the pending rows: at most once a
+                    # second under load, and whenever the relay goes idle.
+                    now = asyncio.get_running_loop().time()
+                    if sent < self.batch_size and (
+                        sent == 0 or now - refreshed >= GAUGE_INTERVAL_S
+                    ):
+                        await self.refresh_gauges()
+                        refreshed = now
                     backoff = 0.2
                 except Exception as exc:
                     self.stats.errors += 1

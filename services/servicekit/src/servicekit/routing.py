@@ -14,13 +14,22 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
+from servicekit.textguard import NulCharacterError, contains_nul
+
 
 class DecimalJSONRequest(Request):
     """A request whose `json()` yields Decimal for every non-integer number."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
+            body = await self.body()
+            try:
+                self._json = json.loads(body, parse_float=Decimal)
+            except UnicodeDecodeError as exc:
+                # Bytes that are not UTF-8 are malformed JSON (422), not a server fault.
+                raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", "", exc.start) from exc
+            if contains_nul(self._json):
+                raise NulCharacterError()
         return self._json
 
 

@@ -45,13 +45,44 @@ class ServiceSettings(BaseSettings):
     )
     kafka_replication_factor: int = Field(default=1, description="For topics created at start-up.")
     relay_poll_interval_s: float = 0.5
+    broker_watch_interval_s: float = Field(
+        default=2.0,
+        description="How often the broker-loss watch checks its marker topic; 0 turns it off.",
+    )
+    broker_loss_republish_window_s: float = Field(
+        default=7 * 86_400,
+        description="On broker loss, outbox events created within this window are published "
+        "again (0: every event in the outbox).",
+    )
     relay_batch_size: int = 500
     consumer_max_attempts: int = 5
     consumer_backoff_initial_s: float = 0.2
     consumer_backoff_max_s: float = 10.0
     idempotency_ttl_s: int = 86_400
     idempotency_in_flight_timeout_s: int = 60
+    idempotency_in_flight_wait_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=60.0,
+        description="How long a replay waits for the first request with its key to finish "
+        "(then answers the stored response); still in flight after that is 409.",
+    )
     max_request_bytes: int = 1_048_576
+    tracing_enabled: bool = Field(
+        default=True,
+        description="Record OpenTelemetry spans (exported only if an OTLP endpoint is set).",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description=(
+            "OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; without it the "
+            "standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is used, and without those nothing "
+            "is exported."
+        ),
+    )
+    trace_sample_ratio: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="Share of new traces recorded."
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -14,7 +14,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 POSTGRES_ENV = "LENDING_TEST_POSTGRES_URL"
 
@@ -137,3 +141,31 @@ def database_factories(migrations: str, workdir: Path) -> Iterator[dict[str, Dat
     finally:
         for factory in factories.values():
             factory.close()
+
+
+_SPAN_EXPORTER: list[object] = []
+
+
+def memory_span_exporter() -> InMemorySpanExporter:
+    """An in-memory span exporter on this process's SDK tracer provider, emptied for a test.
+
+    The global provider can be set only once per process: an SDK provider already there
+    (a service's `configure_tracing`) gets the exporter added; otherwise one is installed.
+    """
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    if not _SPAN_EXPORTER:
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, TracerProvider):
+            provider = TracerProvider()
+            trace.set_tracer_provider(provider)
+        exporter = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        _SPAN_EXPORTER.append(exporter)
+    found = _SPAN_EXPORTER[0]
+    assert isinstance(found, InMemorySpanExporter)
+    found.clear()
+    return found

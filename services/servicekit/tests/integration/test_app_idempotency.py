@@ -19,6 +19,7 @@ from servicekit.errors import ProblemError
 from servicekit.outbox import utcnow
 from servicekit.routing import api_router
 from servicekit.settings import DEVELOPMENT_SECRET, ServiceSettings
+from servicekit.tables import IDEMPOTENCY_KEYS
 from servicekit.types import ExactDecimal, UTCDateTime
 
 PROBE = table(
@@ -60,6 +61,44 @@ def _router() -> APIRouter:
         row = (await uow.session.execute(select(PROBE.c.amount).where(PROBE.c.id == new_id))).one()
         return {"id": str(new_id), "amount": str(row.amount)}
 
+    @router.post("/v1/slow-probes", status_code=201)
+    async def create_slow_probe(
+        body: ProbeIn,
+        uow: UowDep,
+        _: object = pytest.importorskip("fastapi").Depends(require_roles("finance")),
+    ) -> dict[str, str]:
+        # Long enough that every parallel replay arrives while this one is in flight.
+        await asyncio.sleep(0.5)
+        result = await uow.session.execute(
+            insert(PROBE)
+            .values(label=body.label, amount=body.amount, created_at=utcnow())
+            .returning(PROBE.c.id)
+        )
+        new_id = result.scalar_one()
+        await uow.commit()
+        return {"id": str(new_id), "label": body.label}
+
+    flaky_calls: list[int] = []
+
+    @router.post("/v1/flaky-probes", status_code=201)
+    async def create_flaky_probe(
+        body: ProbeIn,
+        uow: UowDep,
+        _: object = pytest.importorskip("fastapi").Depends(require_roles("finance")),
+    ) -> dict[str, str]:
+        flaky_calls.append(1)
+        await asyncio.sleep(0.3)
+        if len(flaky_calls) == 1:
+            raise RuntimeError("the first attempt fails after a while")
+        result = await uow.session.execute(
+            insert(PROBE)
+            .values(label=body.label, amount=body.amount, created_at=utcnow())
+            .returning(PROBE.c.id)
+        )
+        new_id = result.scalar_one()
+        await uow.commit()
+        return {"id": str(new_id), "label": body.label}
+
     @router.get("/v1/boom")
     async def boom() -> None:
         raise Nope("the rule says no")
@@ -78,13 +117,20 @@ def _router() -> APIRouter:
 
 
 @pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+def in_flight_wait_s() -> float:
+    """How long a replay waits for the first request; tests override it."""
+    return 5.0
+
+
+@pytest.fixture
+async def client(database_url: str, in_flight_wait_s: float) -> AsyncIterator[httpx.AsyncClient]:
     settings = ServiceSettings(
         service_name="probe",
         database_url=database_url,
         run_workers=False,
         kafka_bootstrap_servers="127.0.0.1:1",
         max_request_bytes=2048,
+        idempotency_in_flight_wait_s=in_flight_wait_s,
     )
     runtime = build_runtime(settings)
     app = create_app(
@@ -129,6 +175,36 @@ async def test_money_sent_as_a_json_number_keeps_every_digit(client: httpx.Async
     assert response.json()["amount"] == TWENTY_DIGITS
 
 
+async def test_body_bytes_that_are_not_utf8_are_malformed_json(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/probes",
+        content=b'{"label": "\xff\xfe", "amount": 1}',
+        headers={**_auth(), "content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_json"
+    assert await _count(client) == 0
+
+
+async def test_nul_characters_are_refused_at_the_edge(client: httpx.AsyncClient) -> None:
+    in_body = await client.post(
+        "/v1/probes", json={"label": "a\u0000b", "amount": "1"}, headers=_auth()
+    )
+    in_query = await client.get("/v1/conflict?x=a%00b", headers=_auth())
+    in_path = await client.get("/v1/con%00flict", headers=_auth())
+    for response in (in_body, in_query, in_path):
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "invalid_character"
+    assert await _count(client) == 0
+    # Escaped text that merely looks like a NUL is ordinary data.
+    fine = await client.post(
+        "/v1/probes", json={"label": "a\\u0000b", "amount": "1"}, headers=_auth()
+    )
+    assert fine.status_code == 201, fine.text
+
+
 async def test_replay_returns_first_response_and_one_effect(client: httpx.AsyncClient) -> None:
     headers = {**_auth(), "Idempotency-Key": "key-1"}
     first = await client.post("/v1/probes", json={"label": "a", "amount": "1.10"}, headers=headers)
@@ -156,17 +232,84 @@ async def test_keys_are_scoped_per_caller(client: httpx.AsyncClient) -> None:
     assert await _count(client) == 2
 
 
-async def test_concurrent_replays_make_one_effect(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("in_flight_wait_s", [0.0])
+async def test_without_waiting_concurrent_replays_get_409_and_one_effect(
+    client: httpx.AsyncClient,
+) -> None:
     headers = {**_auth(), "Idempotency-Key": "key-par"}
     body = {"label": "p", "amount": "5.00"}
     responses = await asyncio.gather(
-        *(client.post("/v1/probes", json=body, headers=headers) for _ in range(20))
+        *(client.post("/v1/slow-probes", json=body, headers=headers) for _ in range(20))
     )
     created = [r for r in responses if r.status_code == 201]
     in_flight = [r for r in responses if r.status_code == 409]
     assert len(created) + len(in_flight) == 20
+    assert len(in_flight) >= 1  # the slow first request is still running for the others
     assert len({r.text for r in created}) == 1
     assert all(r.json()["code"] == "idempotency_in_flight" for r in in_flight)
+    assert all(r.headers["retry-after"] == "1" for r in in_flight)
+    assert await _count(client) == 1
+
+
+async def test_fifty_parallel_identical_posts_get_fifty_identical_responses(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = {**_auth(), "Idempotency-Key": "key-fifty"}
+    body = {"label": "fifty", "amount": "7.00"}
+    responses = await asyncio.gather(
+        *(client.post("/v1/slow-probes", json=body, headers=headers) for _ in range(50))
+    )
+    assert [r.status_code for r in responses] == [201] * 50
+    assert len({r.content for r in responses}) == 1
+    replayed = [r for r in responses if r.headers.get("idempotent-replayed") == "true"]
+    assert len(replayed) == 49  # one ran, every other one waited for it and got its answer
+    assert await _count(client) == 1
+
+
+async def test_a_waiting_replay_runs_itself_when_the_first_request_fails(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = {**_auth(), "Idempotency-Key": "key-flaky"}
+    body = {"label": "flaky", "amount": "2.00"}
+    app = client._transport.app  # type: ignore[attr-defined]
+    # The first request's unhandled error reaches the caller as a 500, as over a socket.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as raw:
+        first = asyncio.ensure_future(raw.post("/v1/flaky-probes", json=body, headers=headers))
+        await _until_key_held(client)
+        replay = await raw.post("/v1/flaky-probes", json=body, headers=headers)
+        assert (await first).status_code == 500
+    assert replay.status_code == 201, replay.text
+    assert "idempotent-replayed" not in replay.headers  # it ran, it did not replay the 500
+    assert await _count(client) == 1
+
+
+async def _until_key_held(client: httpx.AsyncClient) -> None:
+    """Wait (bounded) until a request holds an Idempotency-Key."""
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    for _ in range(500):  # until the first request holds the key
+        await asyncio.sleep(0.005)
+        async with engine.connect() as conn:
+            held = (
+                await conn.execute(select(func.count()).select_from(IDEMPOTENCY_KEYS))
+            ).scalar_one()
+        if held:
+            return
+
+
+@pytest.mark.parametrize("in_flight_wait_s", [0.1])
+async def test_replay_still_in_flight_after_the_wait_is_409(client: httpx.AsyncClient) -> None:
+    headers = {**_auth(), "Idempotency-Key": "key-late"}
+    body = {"label": "late", "amount": "1.00"}
+    first = asyncio.ensure_future(client.post("/v1/slow-probes", json=body, headers=headers))
+    await _until_key_held(client)  # the first request then runs for 0.5 s more
+    replay = await client.post("/v1/slow-probes", json=body, headers=headers)
+    assert replay.status_code == 409
+    assert replay.json()["code"] == "idempotency_in_flight"
+    assert (await first).status_code == 201
+    after = await client.post("/v1/slow-probes", json=body, headers=headers)
+    assert after.status_code == 201
+    assert after.content == (await first).content
     assert await _count(client) == 1
 
 

@@ -1,0 +1,159 @@
+"""A broker that loses its data is noticed and healed: topics back, the outbox published again."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer
+
+from lending_schemas import from_kafka
+from lending_schemas.examples import example_loan_disbursed_v1
+from servicekit.broker import TansuBroker
+from servicekit.brokerwatch import BrokerLossWatch
+from servicekit.db import UnitOfWorkFactory
+from servicekit.kafka import ensure_topics, make_producer
+from servicekit.outbox import OutboxRelay, outbox_status, stage_event
+from servicekit.settings import ServiceSettings
+
+TOPIC = "lending.loan-disbursed.v1"
+NOW = datetime(2026, 5, 1, 9, tzinfo=UTC)
+
+
+async def stage_disbursed(uow_factory: UnitOfWorkFactory, loan_id: str, at: datetime) -> str:
+    """Stage one LoanDisbursed created at `at`; returns its event id."""
+    async with uow_factory() as uow:
+        event = await stage_event(
+            uow.session,
+            example_loan_disbursed_v1(loan_id=loan_id),
+            source="/los",
+            subject=loan_id,
+            now=at,
+        )
+        await uow.commit()
+    return event.id
+
+
+async def consume_event_ids(bootstrap: str, expected: int, timeout_s: float = 15.0) -> list[str]:
+    """Event ids on the topic from the beginning, waiting until `expected` arrived or time is up."""
+    consumer = AIOKafkaConsumer(
+        TOPIC,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=5,
+    )
+    await consumer.start()
+    ids: list[str] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while len(ids) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                ids += [from_kafka(r.value, list(r.headers)).id for r in records]
+    finally:
+        await consumer.stop()
+    return ids
+
+
+def _relay(uow_factory: UnitOfWorkFactory, broker: TansuBroker) -> OutboxRelay:
+    settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
+    return OutboxRelay("test", uow_factory.session_factory, lambda: make_producer(settings))
+
+
+def _watch(
+    uow_factory: UnitOfWorkFactory,
+    broker: TansuBroker,
+    relay: OutboxRelay,
+    *,
+    window_s: float = 0,
+    now: datetime = NOW,
+) -> BrokerLossWatch:
+    return BrokerLossWatch(
+        "test",
+        broker.bootstrap_servers,
+        uow_factory.session_factory,
+        relay,
+        republish_window_s=window_s,
+        now=lambda: now,
+    )
+
+
+async def _publish_all(relay: OutboxRelay, broker: TansuBroker) -> int:
+    settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        sent = 0
+        while batch := await relay.publish_pending(producer):
+            sent += batch
+        return sent
+    finally:
+        await producer.stop()
+
+
+async def test_a_wiped_broker_gets_its_topics_and_events_back(
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+) -> None:
+    await ensure_topics(broker.bootstrap_servers)
+    staged = [await stage_disbursed(uow_factory, f"BL{n}", NOW) for n in range(5)]
+    relay = _relay(uow_factory, broker)
+    assert await _publish_all(relay, broker) == 5
+    assert sorted(await consume_event_ids(broker.bootstrap_servers, 5)) == sorted(staged)
+
+    watch = _watch(uow_factory, broker, relay)
+    assert await watch.check_once() is False  # arms: creates the marker
+    assert await watch.check_once() is False  # marker present: nothing lost
+
+    broker.restart()  # memory-only: every topic, record and offset is gone
+    assert await consume_event_ids(broker.bootstrap_servers, 1, timeout_s=2) == []
+
+    assert await watch.check_once() is True
+    assert (watch.stats.losses, watch.stats.republished) == (1, 5)
+    status = await outbox_status(uow_factory.session_factory)
+    assert status["pending"] == 5
+    assert await _publish_all(relay, broker) == 5
+    assert sorted(await consume_event_ids(broker.bootstrap_servers, 5)) == sorted(staged)
+    # Healed: the marker is back and the next check finds nothing.
+    assert await watch.check_once() is False
+    assert watch.stats.losses == 1
+
+
+async def test_only_the_window_is_published_again(
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+) -> None:
+    await ensure_topics(broker.bootstrap_servers)
+    await stage_disbursed(uow_factory, "OLD", NOW - timedelta(days=10))
+    recent = await stage_disbursed(uow_factory, "NEW", NOW - timedelta(hours=1))
+    relay = _relay(uow_factory, broker)
+    assert await _publish_all(relay, broker) == 2
+    watch = _watch(uow_factory, broker, relay, window_s=86_400)
+    await watch.check_once()
+    broker.restart()
+    assert await watch.check_once() is True
+    assert watch.stats.republished == 1
+    assert await _publish_all(relay, broker) == 1
+    assert await consume_event_ids(broker.bootstrap_servers, 1) == [recent]
+
+
+async def test_a_standby_replica_notices_but_leaves_healing_to_the_leader(
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+) -> None:
+    await ensure_topics(broker.bootstrap_servers)
+    await stage_disbursed(uow_factory, "SB1", NOW)
+    relay = _relay(uow_factory, broker)
+    assert await _publish_all(relay, broker) == 1
+    relay.is_leader = False
+    watch = _watch(uow_factory, broker, relay)
+    await watch.check_once()
+    broker.restart()
+    assert await watch.check_once() is True
+    assert await watch.check_once() is True  # still gone: the standby did not put it back
+    assert (watch.stats.losses, watch.stats.republished) == (1, 0)
+    assert (await outbox_status(uow_factory.session_factory))["pending"] == 0
+    # Once this replica leads, the next check heals.
+    relay.is_leader = True
+    assert await watch.check_once() is True
+    assert watch.stats.republished == 1
+    assert await watch.check_once() is False
