@@ -7,11 +7,17 @@ from functools import partial
 from fastapi import FastAPI
 
 from lms import __version__
+from lms.api.cob import router as cob_router
+from lms.api.collections import router as collections_router
 from lms.api.errors import DOMAIN_ERRORS
 from lms.api.ledger import router as ledger_router
 from lms.api.loans import router as loans_router
+from lms.api.reports import router as reports_router
 from lms.api.servicing import router as servicing_router
 from lms.api.statements import router as statements_router
+from lms.api.writeoff import loans_router as writeoff_loans_router
+from lms.api.writeoff import requests_router
+from lms.metrics import refresh_portfolio_gauges
 from lms.settings import LmsSettings
 from lms.workers.consumers import handle_loan_disbursed, handle_loan_disbursed_batch
 from servicekit.app import ConsumerSpec, build_runtime, create_app
@@ -43,13 +49,28 @@ def build_app(settings: LmsSettings, clock: Clock | None = None) -> FastAPI:
             "Books disbursed loans, keeps their schedules, takes repayments and keeps a "
             "double-entry ledger."
         ),
-        routers=[loans_router, servicing_router, ledger_router, statements_router],
+        routers=[
+            loans_router,
+            servicing_router,
+            ledger_router,
+            statements_router,
+            cob_router,
+            reports_router,
+            collections_router,
+            writeoff_loans_router,
+            requests_router,
+        ],
         domain_errors=DOMAIN_ERRORS,
+        scrape_hooks=[refresh_portfolio_gauges],
         openapi_tags=[
             {"name": "loans", "description": "Booked loans and their schedules"},
             {"name": "servicing", "description": "Repayments, reversals, charges, payoff"},
             {"name": "ledger", "description": "Trial balance and reconciliation"},
+            {"name": "reports", "description": "Portfolio as of a date and the loan tape"},
+            {"name": "write-off", "description": "Maker-checker write-off, recoveries, closure"},
             {"name": "reconciliation", "description": "Bank statement import and matching"},
+            {"name": "cob", "description": "Close of business runs per business date"},
+            {"name": "collections", "description": "Queue, cases, promises to pay, tasks"},
         ],
         clock=clock,
     )

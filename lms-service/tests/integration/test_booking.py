@@ -327,3 +327,42 @@ async def test_a_batch_with_a_conflict_books_the_others_and_dead_letters_it(
     outcomes = await inbox.process_batch([to_message(disbursed(loan_id="LN-D")), conflicting])
     assert outcomes == ["processed", "dead_lettered"]
     assert await count(uow_factory, LoanRow) == 2
+
+
+async def test_a_batch_of_currencies_stores_each_currencys_own_zeros(
+    inbox, uow_factory, disbursed, to_message
+):
+    """Two-decimal currencies take the database's 0.00 defaults; yen and dinar loans are
+    written with explicit zeros at their own scale, in the same batch."""
+    from lending_schemas import FeeV1
+
+    def loan(loan_id, currency, principal, fee):
+        return disbursed(
+            loan_id=loan_id,
+            currency=currency,
+            principal=D(principal),
+            net_disbursed=D(principal) - D(fee),
+            fees=[FeeV1(code="ORIGINATION", amount=D(fee), treatment="deducted")],
+        )
+
+    batch = [
+        to_message(loan("LN-USD", "USD", "10000.00", "200.00")),
+        to_message(loan("LN-JPY", "JPY", "1000000", "20000")),
+        to_message(loan("LN-KWD", "KWD", "3000.000", "60.000")),
+    ]
+    assert await inbox.process_batch(batch) == ["processed"] * 3
+    for loan_id, zero in (("LN-USD", "0.00"), ("LN-JPY", "0"), ("LN-KWD", "0.000")):
+        _, installments = await load_loan(uow_factory, loan_id)
+        assert len(installments) == 12
+        for row in installments:
+            stored = (
+                row.penalties,
+                row.paid_principal,
+                row.paid_interest,
+                row.paid_fees,
+                row.paid_penalties,
+            )
+            assert {str(v) for v in stored} == {zero}, (loan_id, stored)
+        assert sum((r.principal for r in installments), D(0)) == D(
+            {"LN-USD": "10000.00", "LN-JPY": "1000000", "LN-KWD": "3000.000"}[loan_id]
+        )

@@ -45,31 +45,45 @@ async def test_get_loan_right_after_booking(client, token, inbox, to_message, di
     assert body["mismatches"] == []
 
 
-async def test_days_past_due_and_bucket_as_the_clock_moves(
+async def close(client, token, clock, day):
+    """Close of business for `day` (skipped dates first), run on the evening of that day."""
+    clock.set(datetime(day.year, day.month, day.day, 22, tzinfo=UTC))
+    response = await client.post(
+        "/v1/cob/runs", json={"business_date": day.isoformat()}, headers=token("admin")
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+async def test_days_past_due_and_bucket_as_close_of_business_stores_them(
     client, token, inbox, to_message, disbursed, clock, reference
 ):
     await book(inbox, to_message, disbursed())
     table = reference(D("10000.00"), D("0.12"), 12)
 
-    clock.set(datetime(2024, 6, 1, 12, tzinfo=UTC))
+    await close(client, token, clock, date(2024, 6, 1))
     body = (await client.get("/v1/loans/LN-1", headers=token(READER))).json()
     assert (body["days_past_due"], body["delinquency_bucket"]) == (0, "current")
     assert body["outstanding"]["interest"] == str(table[0]["interest"])
 
+    # The clock alone changes nothing: the stored figures are the last closed date's.
     clock.set(datetime(2024, 6, 2, 12, tzinfo=UTC))
+    body = (await client.get("/v1/loans/LN-1", headers=token(READER))).json()
+    assert (body["days_past_due"], body["delinquency_bucket"]) == (0, "current")
+    await close(client, token, clock, date(2024, 6, 2))
     body = (await client.get("/v1/loans/LN-1", headers=token(READER))).json()
     assert (body["days_past_due"], body["delinquency_bucket"]) == (1, "1-30")
 
-    clock.set(datetime(2024, 7, 15, 12, tzinfo=UTC))
+    await close(client, token, clock, date(2024, 7, 15))
     body = (await client.get("/v1/loans/LN-1", headers=token(READER))).json()
     assert body["days_past_due"] == (date(2024, 7, 15) - date(2024, 6, 1)).days == 44
     assert body["delinquency_bucket"] == "31-60"
     interest_due = table[0]["interest"] + table[1]["interest"]
     assert D(body["outstanding"]["interest"]) == interest_due
-    assert D(body["outstanding"]["total"]) == D("10000.00") + interest_due
-    assert body["next_due"] == {"date": "2024-06-01", "amount": "888.49"}
+    # Installment 1 now carries the penalties close of business charged (see test_cob.py).
+    assert body["next_due"]["date"] == "2024-06-01"
+    assert D(body["outstanding"]["penalties"]) > 0
 
-    clock.set(datetime(2024, 9, 1, 12, tzinfo=UTC))
+    await close(client, token, clock, date(2024, 9, 1))
     body = (await client.get("/v1/loans/LN-1", headers=token(READER))).json()
     assert (body["days_past_due"], body["delinquency_bucket"]) == (92, "90+")
 

@@ -168,6 +168,41 @@ async def test_overpaying_the_payoff_leaves_a_credit(client, token, loan):
     assert rec["ok"], rec
 
 
+async def test_payoff_gives_back_interest_paid_for_time_after_it(client, token, loan, app):
+    """A payment ahead of time paid installment 1's interest (100.00) and installment 2's
+    (92.12); the loan is paid off on 2024-05-20, 19 days (30/360) into the first period.
+
+    Earned: round(9192.12 x 0.12 x 19/360) = round(58.2168...) = 58.22, on the principal
+    then outstanding (10000.00 - 788.49 - 19.39). Everything else paid as interest
+    (41.78 + 92.12 = 133.90) is the borrower's again: credit held for them.
+    """
+    first = (await pay(client, token, "1000.00", "2024-05-15", "AHEAD")).json()
+    assert first["totals"]["interest"] == "192.12"
+    quote = (
+        await client.get(
+            "/v1/loans/LN-1/payoff-quote", params={"date": "2024-05-20"}, headers=token(AGENT)
+        )
+    ).json()
+    assert quote["principal"] == "9192.12"
+    closing = await pay(client, token, quote["total"], "2024-05-20", "PAYOFF")
+    assert closing.json()["loan_status"] == "paid_off"
+    earned = D("9192.12") * D("0.12") * 19 / 360  # the golden figure above, written out
+    assert earned.quantize(CENT, ROUND_HALF_EVEN) == D("58.22")
+    ahead = (
+        await client.get(f"/v1/loans/LN-1/repayments/{first['id']}", headers=token(AGENT))
+    ).json()
+    assert ahead["totals"]["interest"] == "58.22"
+    assert ahead["totals"]["credit"] == "133.90"
+    tb, rec = await ledger_state(client, token)
+    balances = {a["account"]: D(a["balance"]) for a in tb["accounts"]}
+    assert balances["overpayment_liability"] == D("-133.90")
+    assert rec["ok"], rec
+    assert tb["balanced"]
+    # What the borrower paid, less what is held for them: principal and earned interest.
+    paid = D("1000.00") + D(quote["total"])
+    assert paid - D("133.90") == D("10000.00") + D("58.22")
+
+
 async def test_same_external_ref(client, token, loan, app):
     first = await pay(client, token, "100.00", "2024-06-01", "DUP")
     again = await pay(client, token, 100, "2024-06-01", "DUP")

@@ -93,7 +93,7 @@ def test_booked_installment_columns_cover_every_required_column():
     # PostgreSQL): every listed column must exist, and every column the database cannot
     # fill itself (no default, not nullable, not the id) must be listed.
     from lms.adapters.orm import InstallmentRow
-    from lms.adapters.repository import INSTALLMENT_COLUMNS
+    from lms.adapters.repository import INSTALLMENT_COLUMNS, LEAN_INSTALLMENT_COLUMNS
 
     table = InstallmentRow.__table__
     names = {c.name for c in table.columns}
@@ -105,3 +105,7 @@ def test_booked_installment_columns_cover_every_required_column():
     assert set(INSTALLMENT_COLUMNS) <= names
     assert required <= set(INSTALLMENT_COLUMNS)
     assert len(set(INSTALLMENT_COLUMNS)) == len(INSTALLMENT_COLUMNS)
+    # The lean layout leaves out exactly the columns the database defaults to 0.00.
+    defaulted = {c.name for c in table.columns if c.server_default is not None}
+    assert set(INSTALLMENT_COLUMNS) - set(LEAN_INSTALLMENT_COLUMNS) == defaulted
+    assert all(c.server_default.arg == "0.00" for c in table.columns if c.name in defaulted)

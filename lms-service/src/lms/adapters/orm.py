@@ -86,6 +86,13 @@ class LoanRow(Base):
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
     paid_off_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     closing_payment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    written_off_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # Stored by close of business for the last closed business date.
+    days_past_due: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    delinquency_bucket: Mapped[str] = mapped_column(
+        String(20), default="current", server_default="current"
+    )
 
     fees: Mapped[list[LoanFeeRow]] = relationship(
         back_populates="loan", order_by="LoanFeeRow.id", cascade="all, delete-orphan"
@@ -114,6 +121,9 @@ class LoanFeeRow(Base):
     loan: Mapped[LoanRow] = relationship(back_populates="fees")
 
 
+ZERO_DEFAULT = "0.00"
+
+
 class InstallmentRow(Base):
     """One installment of one schedule version, with what has been paid per component."""
 
@@ -131,12 +141,14 @@ class InstallmentRow(Base):
     principal: Mapped[Decimal] = mapped_column(ExactDecimal())
     interest: Mapped[Decimal] = mapped_column(ExactDecimal())
     fees: Mapped[Decimal] = mapped_column(ExactDecimal())
-    penalties: Mapped[Decimal] = mapped_column(ExactDecimal())
+    # Zero at booking: the database fills them (0.00, the zero of a two-decimal currency),
+    # so booking sends less; loans in other currencies are written with explicit zeros.
+    penalties: Mapped[Decimal] = mapped_column(ExactDecimal(), server_default=ZERO_DEFAULT)
     total: Mapped[Decimal] = mapped_column(ExactDecimal())
-    paid_principal: Mapped[Decimal] = mapped_column(ExactDecimal())
-    paid_interest: Mapped[Decimal] = mapped_column(ExactDecimal())
-    paid_fees: Mapped[Decimal] = mapped_column(ExactDecimal())
-    paid_penalties: Mapped[Decimal] = mapped_column(ExactDecimal())
+    paid_principal: Mapped[Decimal] = mapped_column(ExactDecimal(), server_default=ZERO_DEFAULT)
+    paid_interest: Mapped[Decimal] = mapped_column(ExactDecimal(), server_default=ZERO_DEFAULT)
+    paid_fees: Mapped[Decimal] = mapped_column(ExactDecimal(), server_default=ZERO_DEFAULT)
+    paid_penalties: Mapped[Decimal] = mapped_column(ExactDecimal(), server_default=ZERO_DEFAULT)
     status: Mapped[str] = mapped_column(String(20))
 
     loan: Mapped[LoanRow] = relationship(back_populates="installments")
@@ -234,6 +246,10 @@ class ChargeRow(Base):
     """A fee or penalty charged to one installment."""
 
     __tablename__ = "charges"
+    # Close of business asks, per overdue installment, whether its late fee was charged.
+    __table_args__ = (
+        Index("ix_charges_installment_reason", "loan_id", "installment_number", "reason"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
@@ -278,6 +294,182 @@ class StatementLineRow(Base):
     loan_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     difference: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
+
+
+class CobRunRow(Base):
+    """Close of business for one business date: its status, progress and timings."""
+
+    __tablename__ = "cob_runs"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    steps_done: Mapped[list[str]] = mapped_column(JSON)
+    chunks_total: Mapped[int] = mapped_column(Integer)
+    chunks_done: Mapped[int] = mapped_column(Integer)
+    loans_processed: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CobChunkRow(Base):
+    """The checkpoint of one loan-id range of a run; done commits with the chunk's work."""
+
+    __tablename__ = "cob_chunks"
+
+    business_date: Mapped[date] = mapped_column(
+        ForeignKey("cob_runs.business_date"), primary_key=True
+    )
+    chunk_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_loan_id: Mapped[str] = mapped_column(String(64))
+    last_loan_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    loans_processed: Mapped[int] = mapped_column(Integer)
+    timings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class InterestAccrualRow(Base):
+    """One loan's interest accrued on one business date (the detail of the day's entry)."""
+
+    __tablename__ = "interest_accruals"
+
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+
+
+class DelinquencyHistoryRow(Base):
+    """Every change of a loan's delinquency bucket, as close of business found it."""
+
+    __tablename__ = "delinquency_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    business_date: Mapped[date] = mapped_column(Date)
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    from_bucket: Mapped[str] = mapped_column(String(20))
+    to_bucket: Mapped[str] = mapped_column(String(20))
+    overdue_amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    non_performing: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ServicingRequestRow(Base):
+    """A change to a loan that one person requests and another approves (maker-checker)."""
+
+    __tablename__ = "servicing_requests"
+    __table_args__ = (Index("ix_servicing_requests_loan_status", "loan_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_comment: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
+
+
+class RecoveryRow(Base):
+    """Money received on a written-off loan (recovery income, not a repayment)."""
+
+    __tablename__ = "recoveries"
+    __table_args__ = (UniqueConstraint("loan_id", "external_ref", name="uq_recovery_external_ref"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    external_ref: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    currency: Mapped[str] = mapped_column(String(3))
+    value_date: Mapped[date] = mapped_column(Date)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_by: Mapped[str] = mapped_column(String(100))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
+
+
+class CollectionCaseRow(Base):
+    """Collections work on one delinquent loan, opened and closed by close of business.
+
+    `open_loan_id` holds the loan id while the case is open and is NULL once closed; its
+    unique constraint allows one open case per loan on every backend.
+    """
+
+    __tablename__ = "collection_cases"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    open_loan_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    opened_on: Mapped[date] = mapped_column(Date)
+    opened_bucket: Mapped[str] = mapped_column(String(20))
+    closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    close_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    assigned_to: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseActionRow(Base):
+    """A call, message, visit or note an agent recorded on a case."""
+
+    __tablename__ = "case_actions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("collection_cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(String(1000))
+    performed_by: Mapped[str] = mapped_column(String(100))
+    performed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PromiseToPayRow(Base):
+    """A borrower's promise to pay an amount by a date; close of business resolves it."""
+
+    __tablename__ = "promises_to_pay"
+    __table_args__ = (Index("ix_promises_to_pay_status_date", "status", "promised_on"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("collection_cases.id"), index=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
+    currency: Mapped[str] = mapped_column(String(3))
+    promised_on: Mapped[date] = mapped_column(Date)
+    made_on: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    resolved_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    amount_paid: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
+
+
+class ContactTaskRow(Base):
+    """A contact a dunning rule scheduled; one per loan, rule and due date."""
+
+    __tablename__ = "contact_tasks"
+    __table_args__ = (
+        UniqueConstraint("loan_id", "rule_key", "due_on", name="uq_contact_task_rule_date"),
+        Index("ix_contact_tasks_status_due", "status", "due_on"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("collection_cases.id"), index=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    rule_key: Mapped[str] = mapped_column(String(60))
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ImmutablePostingError(RuntimeError):

@@ -84,7 +84,9 @@ class BookingFacts:
     mismatches: list[str]
 
 
-# The columns of a new installment row, in the order BookedRows.installments lays them out.
+# The columns of a new installment row, in the order BookedRows.installments lays them out:
+# every column, or (LEAN_INSTALLMENT_COLUMNS) those that carry figures when the database's
+# zero defaults (0.00) are the right zeros, as for a two-decimal currency.
 INSTALLMENT_COLUMNS = (
     "loan_id",
     "schedule_version",
@@ -101,18 +103,23 @@ INSTALLMENT_COLUMNS = (
     "paid_penalties",
     "status",
 )
+ZERO_DEFAULT_COLUMNS = frozenset(
+    ("penalties", "paid_principal", "paid_interest", "paid_fees", "paid_penalties")
+)
+LEAN_INSTALLMENT_COLUMNS = tuple(c for c in INSTALLMENT_COLUMNS if c not in ZERO_DEFAULT_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
 class BookedRows:
     """A newly booked loan as rows: the loan, its fees and its installments.
 
-    Installments are tuples in INSTALLMENT_COLUMNS order, the shape COPY takes.
+    Installments are tuples in `installment_columns` order, the shape COPY takes.
     """
 
     loan: dict[str, Any]
     fees: list[dict[str, Any]]
     installments: list[tuple[Any, ...]]
+    installment_columns: tuple[str, ...] = INSTALLMENT_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +178,11 @@ class LoanRepository:
                 insert(_LOANS), [{**b.loan, "row_version": 1} for b in booked]
             )
         await bulk_insert(self.session, _FEES, [fee for b in booked for fee in b.fees])
-        await bulk_insert_records(
-            self.session,
-            _INSTALLMENTS,
-            INSTALLMENT_COLUMNS,
-            [row for b in booked for row in b.installments],
-        )
+        layouts: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for b in booked:
+            layouts.setdefault(b.installment_columns, []).extend(b.installments)
+        for columns, records in layouts.items():
+            await bulk_insert_records(self.session, _INSTALLMENTS, columns, records)
 
     async def page(
         self, filters: LoanFilters, *, limit: int, offset: int

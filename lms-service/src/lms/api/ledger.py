@@ -57,8 +57,10 @@ async def get_trial_balance(uow: UowDep, _caller: Books) -> TrialBalanceOut:
 @router.get("/reconciliation", response_model=ReconciliationOut)
 async def get_reconciliation(uow: UowDep, _caller: Books) -> ReconciliationOut:
     """Every loan's balances recomputed from its postings against its installments:
-    principal, fees and penalties receivable, interest income against interest paid,
-    and the overpayment liability against the loan's credit."""
+    principal, fees and penalties receivable, interest receivable against interest accrued
+    by close of business minus interest paid (zero once paid off), and the overpayment
+    liability against the loan's credit; per currency, the accrual detail against the
+    accrual entries posted (loan_id `*`)."""
     report = await reconcile(uow)
     return ReconciliationOut(
         loans_checked=report.loans_checked,

@@ -75,7 +75,7 @@ async def list_loans_endpoint(
     product_code: str | None = None,
     application_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> LoanPage:
     """Booked loans, newest first, filterable by status, product and application."""
     filters = LoanFilters(status=status, product_code=product_code, application_id=application_id)

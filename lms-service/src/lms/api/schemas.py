@@ -261,3 +261,105 @@ class ReconciliationOut(_Out):
     loans_checked: int
     ok: bool
     differences: list[DifferenceOut]
+
+
+Ratio = Annotated[
+    Decimal,
+    PlainSerializer(lambda v: format(v, "f"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{4}$"}),
+]
+
+
+class PortfolioLineOut(_Out):
+    """Loans of one product in one delinquency bucket."""
+
+    product_code: str
+    bucket: str
+    loans: int
+    outstanding: OutstandingOut
+
+
+class CurrencyPortfolioOut(_Out):
+    """The portfolio in one currency.
+
+    par30/par60/par90: outstanding principal of loans more than 30/60/90 days past due over
+    all outstanding principal; npa_ratio: the non-performing share; collections_efficiency:
+    paid_of_due over due_in_period. Ratios have four decimals; null when nothing is
+    outstanding (or nothing fell due).
+    """
+
+    currency: str
+    loans: int
+    outstanding: OutstandingOut
+    par30: Ratio | None
+    par60: Ratio | None
+    par90: Ratio | None
+    npa_ratio: Ratio | None
+    disbursed: Money
+    collected: Money
+    due_in_period: Money
+    paid_of_due: Money
+    collections_efficiency: Ratio | None
+    lines: list[PortfolioLineOut]
+
+
+class PortfolioOut(_Out):
+    """The portfolio as of a date, with the flows of a period."""
+
+    as_of: date
+    period_from: date
+    period_to: date
+    recorded_by: datetime | None
+    currencies: list[CurrencyPortfolioOut]
+
+
+class WriteOffIn(BaseModel):
+    """Why the loan should be written off (the approver reads it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DecisionIn(BaseModel):
+    """The checker's comment on an approval or rejection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(default="", max_length=500)
+
+
+class ServicingRequestOut(_Out):
+    """A maker-checker request; `outcome` holds what an approved write-off took off the books."""
+
+    id: str
+    loan_id: str
+    kind: str
+    status: str
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_comment: str | None
+    outcome: dict[str, str] | None
+
+
+class RecoveryOut(_Out):
+    """Money received on a written-off loan."""
+
+    id: str
+    loan_id: str
+    external_ref: str
+    amount: Money
+    currency: str
+    value_date: date
+    received_at: datetime
+
+
+class LoanClosedOut(_Out):
+    """A loan closed for good."""
+
+    loan_id: str
+    status: str
+    closed_on: date

@@ -217,7 +217,7 @@ async def get_transactions(
     uow: UowDep,
     _caller: Reader,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> MovementPage:
     """Every money movement of the loan (disbursement, repayments, reversals,
     reallocations after a replay, charges), each with its journal entry and allocation."""

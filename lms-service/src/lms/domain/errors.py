@@ -101,3 +101,117 @@ class StatementRejectedError(LmsError):
     def __init__(self, message: str, errors: list[dict[str, object]]) -> None:
         super().__init__(message)
         self.errors = errors
+
+
+class CobDateClosedError(LmsError):
+    """A business date before the last closed one: closed dates are never run again."""
+
+    code = "cob_date_closed"
+
+
+class CobDateInFutureError(LmsError):
+    """A business date after today cannot be closed yet."""
+
+    code = "cob_date_in_future"
+
+
+class CobPreviousDateOpenError(LmsError):
+    """A partitioned worker was asked for a date while earlier dates are still open."""
+
+    code = "cob_previous_date_open"
+
+
+class CobRunNotFoundError(LmsError):
+    """No close of business run for that business date."""
+
+    code = "cob_run_not_found"
+
+
+class InvalidReportPeriodError(LmsError):
+    """A report period that ends before it starts."""
+
+    code = "invalid_report_period"
+
+
+class FourEyesViolationError(LmsError):
+    """The person who requested a change tried to approve or reject it."""
+
+    code = "four_eyes_violation"
+
+
+class RequestNotFoundError(LmsError):
+    """No servicing request with this id."""
+
+    code = "request_not_found"
+
+
+class RequestPendingError(LmsError):
+    """The loan already has a pending request of this kind."""
+
+    code = "request_pending"
+
+
+class RequestDecidedError(LmsError):
+    """The request was already approved or rejected."""
+
+    code = "request_decided"
+
+
+class LoanNotWrittenOffError(LmsError):
+    """A recovery on a loan that was not written off (take a repayment instead)."""
+
+    code = "loan_not_written_off"
+
+
+class NothingToWriteOffError(LmsError):
+    """The loan owes nothing."""
+
+    code = "nothing_to_write_off"
+
+
+class CreditBalanceHeldError(LmsError):
+    """The loan holds money for the borrower; refund it before writing the loan off."""
+
+    code = "credit_balance_held"
+
+
+class LoanNotSettledError(LmsError):
+    """The loan still owes (or is owed) something, so it cannot be closed."""
+
+    code = "loan_not_settled"
+
+
+class CaseNotFoundError(LmsError):
+    """No collection case with this id."""
+
+    code = "case_not_found"
+
+
+class CaseClosedError(LmsError):
+    """The collection case is closed (its loan is current again or no longer active)."""
+
+    code = "case_closed"
+
+
+class PromiseInPastError(LmsError):
+    """A promise to pay for a date before the business date."""
+
+    code = "promise_in_past"
+
+
+class PromiseOpenError(LmsError):
+    """The case already has an open promise to pay; it is resolved on its date first."""
+
+    code = "promise_open"
+
+
+class TaskNotFoundError(LmsError):
+    """No contact task with this id."""
+
+    code = "task_not_found"
+
+
+class TaskNotOpenError(LmsError):
+    """The contact task is already done or was cancelled with its case."""
+
+    code = "task_not_open"

@@ -30,6 +30,7 @@ class Account(StrEnum):
     FEE_INCOME = "fee_income"
     PENALTY_INCOME = "penalty_income"
     WRITE_OFF_EXPENSE = "write_off_expense"
+    RECOVERY_INCOME = "recovery_income"
     OVERPAYMENT_LIABILITY = "overpayment_liability"
 
 
@@ -81,10 +82,12 @@ def disbursement_lines(
 
 
 # Where each allocated component of a payment is credited. Interest is recognised as
-# income when it is paid until accrual postings exist (close of business).
+# income when close of business accrues it (debit interest_receivable, credit
+# interest_income), so paid interest settles the receivable; paid before it is accrued,
+# the receivable goes negative: interest received in advance.
 COMPONENT_ACCOUNTS: dict[str, Account] = {
     "principal": Account.LOANS_RECEIVABLE_PRINCIPAL,
-    "interest": Account.INTEREST_INCOME,
+    "interest": Account.INTEREST_RECEIVABLE,
     "fees": Account.FEES_RECEIVABLE,
     "penalties": Account.PENALTIES_RECEIVABLE,
 }
@@ -155,5 +158,24 @@ def suspense_lines(currency: str, amount: Decimal) -> JournalLines:
         (
             PostingLine(Account.CASH_CLEARING, Side.DEBIT, amount),
             PostingLine(Account.SUSPENSE, Side.CREDIT, amount),
+        ),
+    )
+
+
+def interest_accrual_lines(currency: str, amount: Decimal) -> JournalLines | None:
+    """Interest earned (positive: receivable against income) or taken back (negative:
+    the mirror); None for zero. Used for the daily accrual and the closing true-up."""
+    if amount == 0:
+        return None
+    debit, credit = (
+        (Account.INTEREST_RECEIVABLE, Account.INTEREST_INCOME)
+        if amount > 0
+        else (Account.INTEREST_INCOME, Account.INTEREST_RECEIVABLE)
+    )
+    return JournalLines(
+        currency,
+        (
+            PostingLine(debit, Side.DEBIT, abs(amount)),
+            PostingLine(credit, Side.CREDIT, abs(amount)),
         ),
     )

@@ -1,8 +1,8 @@
 """A loan's installments and what is owed on them as of a date.
 
-Accrual comes with close of business later: until then interest (and fees and penalties)
-count as outstanding only once their installment is due, while principal is outstanding
-in full from disbursement.
+What the borrower owes: interest (and fees and penalties) count as outstanding once their
+installment is due, principal in full from disbursement. Interest earned day by day is
+accrued in the ledger by close of business (lms.domain.cob), not shown here.
 """
 
 from __future__ import annotations

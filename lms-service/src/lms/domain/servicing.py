@@ -202,16 +202,66 @@ def payoff_quote(
 
 def _waive_unearned_interest(
     ctx: LoanContext, installments: list[InstallmentState], on: date
-) -> None:
-    """At payoff: interest not yet earned is no longer owed."""
-    current, accrued = accrued_interest(ctx, installments, on)
+) -> dict[int, Decimal]:
+    """At payoff: interest not yet earned is no longer owed, and interest already paid for
+    time after the payoff date is given back.
+
+    Only the period in progress has earned interest (to `on`, on the principal then
+    outstanding, as `accrued_interest` computes it); later periods have earned none.
+    Returns, per installment number, the interest that had been paid beyond what was
+    earned: the caller takes it back from the payments that paid it.
+    """
+    current, _ = accrued_interest(ctx, installments, on)
+    earned_current = ZERO
+    if current is not None:
+        start = _period_start(installments, current, ctx.disbursement_date)
+        principal = sum((i.owed(Component.PRINCIPAL) for i in installments), ZERO)
+        raw = principal * ctx.annual_rate * year_fraction(start, on, ctx.day_count)
+        earned_current = min(round_money(raw, ctx.currency, ctx.rounding_mode), current.interest)
+    refunds: dict[int, Decimal] = {}
     for installment in installments:
         if installment.due_date <= on:
             continue
-        keep = installment.paid_interest
-        if current is not None and installment.number == current.number:
-            keep += accrued
-        installment.interest = keep
+        earned = earned_current if current is not None and installment is current else ZERO
+        if installment.paid_interest > earned:
+            refunds[installment.number] = installment.paid_interest - earned
+            installment.paid_interest = earned
+        installment.interest = earned
+    return refunds
+
+
+def _take_back(
+    payments: dict[str, PaymentResult], refunds: dict[int, Decimal]
+) -> tuple[dict[str, PaymentResult], Decimal]:
+    """Move refunded interest out of the payments that paid it, latest payment first, into
+    those payments' credit. Returns the payments that changed and the amount moved."""
+    changed: dict[str, PaymentResult] = {}
+    total = ZERO
+    left = dict(refunds)
+    for payment_id in reversed(list(payments)):
+        if not any(left.values()):
+            break
+        result = payments[payment_id]
+        lines: list[AllocationLine] = []
+        moved = ZERO
+        for line in result.lines:
+            owed_back = left.get(line.installment, ZERO)
+            if line.component is Component.INTEREST and owed_back > 0:
+                take = min(owed_back, line.amount)
+                left[line.installment] = owed_back - take
+                moved += take
+                if line.amount > take:
+                    lines.append(
+                        AllocationLine(line.installment, line.component, line.amount - take)
+                    )
+                continue
+            lines.append(line)
+        if moved:
+            total += moved
+            changed[payment_id] = PaymentResult(
+                payment_id, tuple(lines), result.credit + moved, result.closed_loan
+            )
+    return changed, total
 
 
 def _all_paid(installments: Sequence[InstallmentState]) -> bool:
@@ -327,7 +377,13 @@ class ServicingEngine:
 
     def _payoff(self, result: ReplayResult, event: PaymentEvent) -> None:
         installments = result.installments
-        _waive_unearned_interest(self.ctx, installments, event.value_date)
+        refunds = _waive_unearned_interest(self.ctx, installments, event.value_date)
+        if refunds:
+            # Interest paid ahead for time after the payoff is the borrower's again: it
+            # leaves the earlier payments' allocation and becomes credit held for them.
+            changed, moved = _take_back(result.payments, refunds)
+            result.payments.update(changed)
+            result.credit_balance += moved
         lines, left = allocate(event.amount, installments, self.ctx.order)
         result.credit_balance += left
         result.state = LoanState.PAID_OFF

@@ -78,6 +78,8 @@ def parse_statement(text: str) -> tuple[list[StatementLine], list[LineError]]:
 
 
 def _row_problem(row: dict[str, str], seen: set[str]) -> str | None:
+    if any("\x00" in value for value in row.values()):
+        return "a field contains a NUL character"
     line_id = row.get("statement_line_id", "")
     if not line_id:
         return "statement_line_id is empty"

@@ -6,11 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Context, Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lending_schemas import LoanBookedV1, LoanDisbursedV1, ScheduleSummaryV1
-from lms.adapters.repository import BookedRows, JournalRepository, LoanRepository, NewJournalEntry
+from lms.adapters.orm import ZERO_DEFAULT
+from lms.adapters.repository import (
+    INSTALLMENT_COLUMNS,
+    LEAN_INSTALLMENT_COLUMNS,
+    BookedRows,
+    JournalRepository,
+    LoanRepository,
+    NewJournalEntry,
+)
 from lms.domain.errors import LoanConflictError
 from lms.domain.ledger import disbursement_lines
 from lms.domain.loan import InstallmentStatus, LoanStatus
@@ -191,27 +200,48 @@ def _loan_rows(
         return zero if not minor else Decimal(minor).scaleb(places, _EXACT)
 
     # Straight from the schedule's integer columns: no Installment rows are built.
-    # In INSTALLMENT_COLUMNS order.
-    installments = [
-        (
-            loan_id,
-            FIRST_SCHEDULE_VERSION,
-            row.number,
-            row.due_date,
-            amount(row.principal),
-            amount(row.interest),
-            amount(row.fees),
-            zero,
-            amount(row.total),
-            zero,
-            zero,
-            zero,
-            zero,
-            pending,
-        )
-        for row in schedule.minor_rows()
-    ]
-    return BookedRows(loan, fees, installments)
+    installments: list[tuple[Any, ...]]
+    if str(zero) == ZERO_DEFAULT:
+        # The database's zero defaults are this currency's zeros: send the figures only,
+        # in LEAN_INSTALLMENT_COLUMNS order.
+        columns = LEAN_INSTALLMENT_COLUMNS
+        installments = [
+            (
+                loan_id,
+                FIRST_SCHEDULE_VERSION,
+                row.number,
+                row.due_date,
+                amount(row.principal),
+                amount(row.interest),
+                amount(row.fees),
+                amount(row.total),
+                pending,
+            )
+            for row in schedule.minor_rows()
+        ]
+    else:
+        # In INSTALLMENT_COLUMNS order, zeros at the currency's own scale.
+        columns = INSTALLMENT_COLUMNS
+        installments = [
+            (
+                loan_id,
+                FIRST_SCHEDULE_VERSION,
+                row.number,
+                row.due_date,
+                amount(row.principal),
+                amount(row.interest),
+                amount(row.fees),
+                zero,
+                amount(row.total),
+                zero,
+                zero,
+                zero,
+                zero,
+                pending,
+            )
+            for row in schedule.minor_rows()
+        ]
+    return BookedRows(loan, fees, installments, columns)
 
 
 def _disbursement_entry(

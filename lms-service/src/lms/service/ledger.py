@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from lms.adapters.cob import CobRepository
 from lms.adapters.orm import JournalEntryRow, LoanRow, PaymentRow
 from lms.adapters.repository import JournalRepository, LoanRepository, PaymentRepository
 from lms.domain.errors import LoanNotFoundError
 from lms.domain.ledger import Account
+from lms.domain.loan import LoanStatus
 from servicekit.db import UnitOfWork
 
 ZERO = Decimal(0)
@@ -84,33 +86,49 @@ class ReconciliationReport:
         return not self.differences
 
 
-def compare_loan(loan: LoanRow, balances: dict[str, Decimal]) -> list[Difference]:
+def compare_loan(
+    loan: LoanRow, balances: dict[str, Decimal], accrued: Decimal = ZERO
+) -> list[Difference]:
     """The loan's balances from postings against its current installments and credit.
 
-    Interest is recognised when paid (no accrual postings yet), so the check is that
-    interest income equals interest paid.
+    `accrued` is what close of business accrued on the loan: its daily entries are posted
+    per chunk and currency, so their share of interest_receivable comes from the accrual
+    detail. The receivable must be accrued minus interest paid while the loan is active
+    (negative: received in advance), and zero once it is paid off (closing true-up).
     """
     rows = LoanRepository.current_installments(loan)
 
     def ledger(account: Account, sign: int = 1) -> Decimal:
         return sign * balances.get(account.value, ZERO)
 
+    paid_interest = sum((r.paid_interest for r in rows), ZERO)
+    closed = loan.status in (LoanStatus.PAID_OFF.value, LoanStatus.CLOSED.value)
+    # A written-off loan's receivables were all taken off the books by the write-off entry.
+    written_off = loan.status == LoanStatus.WRITTEN_OFF.value
+
+    def owed(amount: Decimal) -> Decimal:
+        return ZERO if written_off else amount
+
     pairs: Sequence[tuple[str, Decimal, Decimal]] = (
         (
             "principal",
             ledger(Account.LOANS_RECEIVABLE_PRINCIPAL),
-            sum((r.principal - r.paid_principal for r in rows), ZERO),
+            owed(sum((r.principal - r.paid_principal for r in rows), ZERO)),
         ),
-        ("fees", ledger(Account.FEES_RECEIVABLE), sum((r.fees - r.paid_fees for r in rows), ZERO)),
+        (
+            "fees",
+            ledger(Account.FEES_RECEIVABLE),
+            owed(sum((r.fees - r.paid_fees for r in rows), ZERO)),
+        ),
         (
             "penalties",
             ledger(Account.PENALTIES_RECEIVABLE),
-            sum((r.penalties - r.paid_penalties for r in rows), ZERO),
+            owed(sum((r.penalties - r.paid_penalties for r in rows), ZERO)),
         ),
         (
-            "interest_paid",
-            ledger(Account.INTEREST_INCOME, -1),
-            sum((r.paid_interest for r in rows), ZERO),
+            "interest_receivable",
+            ledger(Account.INTEREST_RECEIVABLE) + accrued,
+            ZERO if closed or written_off else accrued - paid_interest,
         ),
         ("credit", ledger(Account.OVERPAYMENT_LIABILITY, -1), loan.credit_balance),
     )
@@ -121,8 +139,15 @@ async def reconcile(uow: UnitOfWork) -> ReconciliationReport:
     """Recompute every loan's balances from postings and compare with its installments."""
     session = uow.session
     balances = await JournalRepository(session).loan_account_balances()
+    accrued, unposted = await CobRepository(session).accrual_totals()
     report = ReconciliationReport()
     for loan in await PaymentRepository(session).all_loans_with_installments():
         report.loans_checked += 1
-        report.differences += compare_loan(loan, balances.get(loan.id, {}))
+        report.differences += compare_loan(
+            loan, balances.get(loan.id, {}), accrued.get(loan.id, ZERO)
+        )
+    # The accrual detail must add up to the accrual entries posted, per currency.
+    for currency, gap in sorted(unposted.items()):
+        if gap:
+            report.differences.append(Difference("*", f"accrual_entries_{currency}", gap, ZERO))
     return report

@@ -9,14 +9,12 @@ from decimal import Decimal
 
 from lms.adapters.orm import InstallmentRow, LoanRow
 from lms.adapters.repository import LoanFilters, LoanRepository
-from lms.domain.delinquency import delinquency_bucket
 from lms.domain.errors import LoanNotFoundError
 from lms.domain.loan import (
     InstallmentBalance,
     InstallmentStatus,
     NextDue,
     Outstanding,
-    days_past_due,
     installment_status,
     next_due,
     outstanding,
@@ -84,7 +82,6 @@ def to_balance(row: InstallmentRow) -> InstallmentBalance:
 
 def _view(loan: LoanRow, today: date) -> LoanView:
     balances = [to_balance(i) for i in LoanRepository.current_installments(loan)]
-    dpd = days_past_due(balances, today)
     owed = outstanding(balances, today)
 
     def money(amount: Decimal) -> Decimal:
@@ -111,8 +108,9 @@ def _view(loan: LoanRow, today: date) -> LoanView:
             penalties=money(owed.penalties),
         ),
         next_due=NextDue(due.date, money(due.amount)) if due else None,
-        days_past_due=dpd,
-        delinquency_bucket=delinquency_bucket(dpd),
+        # As close of business stored them for the last closed business date.
+        days_past_due=loan.days_past_due,
+        delinquency_bucket=loan.delinquency_bucket,
         schedule_matches_offer=loan.schedule_matches_offer,
         mismatches=list(loan.mismatches),
     )

@@ -25,6 +25,7 @@ from lending_schemas import (
     RepaymentReceivedV1,
     RepaymentReversedV1,
 )
+from lms.adapters.cob import CobRepository
 from lms.adapters.orm import (
     ChargeRow,
     InstallmentRow,
@@ -59,6 +60,7 @@ from lms.domain.ledger import (
     Account,
     JournalLines,
     charge_lines,
+    interest_accrual_lines,
     payment_lines,
     payment_split,
     reallocation_lines,
@@ -380,9 +382,42 @@ async def _resync(
     loan.credit_balance = _money(loan, result.credit_balance)
     await session.flush()
     became_paid_off = not was_paid_off and result.state is LoanState.PAID_OFF
+    await _true_up_interest(session, loan, now=now, effective_date=effective_date)
     if changed_from is not None:
         await _stage_schedule_changed(session, loan, result, changed_from, effective_date, now)
     return ResyncResult(result, became_paid_off, changed_from)
+
+
+async def _true_up_interest(
+    session: AsyncSession, loan: LoanRow, *, now: datetime, effective_date: date
+) -> None:
+    """Keep the loan's interest receivable at what accrual and payments say it is.
+
+    Active: interest accrued by close of business minus interest paid (negative when paid
+    in advance). Paid off: zero; the closing true-up takes back accrual beyond the interest
+    paid (interest waived at payoff) or recognises interest paid beyond it. A reopened loan
+    gets its receivable back the same way.
+    """
+    cob = CobRepository(session)
+    accrued = await cob.accrued_for_loan(loan.id)
+    if loan.status == LoanStatus.ACTIVE.value:
+        paid = sum((r.paid_interest for r in LoanRepository.current_installments(loan)), ZERO)
+        target = accrued - paid
+    else:
+        target = ZERO
+    ledger = accrued + await cob.loan_account_balance(loan.id, Account.INTEREST_RECEIVABLE.value)
+    lines = interest_accrual_lines(loan.currency, _money(loan, target - ledger))
+    if lines is None:
+        return
+    await _post(
+        session,
+        loan_id=loan.id,
+        entry_type="accrual_true_up",
+        lines=lines,
+        effective_date=effective_date,
+        now=now,
+        reference=loan.id,
+    )
 
 
 def _store_installments(loan: LoanRow, installments: Sequence[InstallmentState]) -> int | None:
@@ -420,7 +455,11 @@ def _copy_into(row: InstallmentRow, state: InstallmentState, currency: str) -> N
     row.total = round_money(
         state.principal + state.interest + state.fees + state.penalties, currency
     )
-    row.status = "paid" if state.remaining <= 0 else "pending"
+    if state.remaining <= 0:
+        row.status = "paid"
+    elif row.status not in ("due", "overdue"):
+        # Due and overdue are set by close of business; a replay keeps them.
+        row.status = "pending"
 
 
 async def _stage_schedule_changed(

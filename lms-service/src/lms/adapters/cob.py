@@ -1,0 +1,707 @@
+"""Close of business SQL: set-based reads and writes over one loan-id range at a time.
+
+Every statement covers a whole chunk (a range of loan ids): one SELECT per step brings in
+only the rows the step needs (the installment in progress, the overdue ones), and the
+writes are multi-row statements (COPY or executemany inserts, UPDATE ... FROM a list of
+values on PostgreSQL). Money is never added up in SQL: SQLite keeps exact decimals as text
+and would do float arithmetic, so the service computes money with the domain's exact
+functions and this module only moves rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from lms.adapters.orm import (
+    ChargeRow,
+    CobChunkRow,
+    CobRunRow,
+    DelinquencyHistoryRow,
+    InstallmentRow,
+    InterestAccrualRow,
+    JournalEntryRow,
+    LoanRow,
+    PostingRow,
+)
+from lms.adapters.repository import NewJournalEntry, bulk_insert
+
+_LOANS = cast(Table, LoanRow.__table__)
+_INSTALLMENTS = cast(Table, InstallmentRow.__table__)
+_ENTRIES = cast(Table, JournalEntryRow.__table__)
+_POSTINGS = cast(Table, PostingRow.__table__)
+_CHARGES = cast(Table, ChargeRow.__table__)
+_ACCRUALS = cast(Table, InterestAccrualRow.__table__)
+_HISTORY = cast(Table, DelinquencyHistoryRow.__table__)
+_CHUNKS = cast(Table, CobChunkRow.__table__)
+
+ACTIVE = "active"
+OVERDUE = "overdue"
+DUE = "due"
+PENDING = "pending"
+CHUNK_DONE = "done"
+CHUNK_PENDING = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class LoanRange:
+    """Loan ids from `low` (inclusive, '' for no bound) to `high` (exclusive, '' for none)."""
+
+    low: str
+    high: str
+
+    def condition(self, column: Any) -> Any:
+        """The WHERE clause that selects this range on a loan-id column."""
+        parts = []
+        if self.low:
+            parts.append(column >= self.low)
+        if self.high:
+            parts.append(column < self.high)
+        return and_(literal(True), *parts)
+
+
+@dataclass(frozen=True, slots=True)
+class AccrualInput:
+    """A loan's installment in progress on the business date."""
+
+    loan_id: str
+    currency: str
+    rounding_mode: str
+    interest: Decimal
+    start: date
+    due: date
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueRow:
+    """An overdue installment with its loan's penalty terms and delinquency state."""
+
+    loan_id: str
+    number: int
+    due_date: date
+    remaining_principal_interest: Decimal
+    remaining: Decimal
+    late_fee_charged: bool
+    currency: str
+    rounding_mode: str
+    product_code: str
+    late_fee_flat: Decimal
+    penalty_rate_annual: Decimal
+    penalty_grace_days: int
+    event_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoanDelinquencyState:
+    """A loan's stored delinquency (for loans that are or were delinquent)."""
+
+    loan_id: str
+    status: str
+    currency: str
+    product_code: str
+    days_past_due: int
+    bucket: str
+
+
+class CobRepository:
+    """The close-of-business reads and writes of one chunk, in the caller's transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def is_postgresql(self) -> bool:
+        """Whether the database is PostgreSQL (row locks, COPY, UPDATE ... FROM)."""
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    # -- runs and checkpoints ---------------------------------------------------------
+
+    async def last_closed_date(self) -> date | None:
+        """The latest business date whose run completed."""
+        return cast(
+            date | None,
+            await self.session.scalar(
+                select(func.max(CobRunRow.business_date)).where(CobRunRow.status == "completed")
+            ),
+        )
+
+    async def run(self, business_date: date, *, lock: bool = False) -> CobRunRow | None:
+        """The run of a business date (row-locked on PostgreSQL when asked)."""
+        stmt = select(CobRunRow).where(CobRunRow.business_date == business_date)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def runs(self, *, limit: int, offset: int) -> tuple[Sequence[CobRunRow], int]:
+        """A page of runs, latest business date first, and the total."""
+        total = await self.session.scalar(select(func.count()).select_from(CobRunRow))
+        stmt = (
+            select(CobRunRow).order_by(CobRunRow.business_date.desc()).limit(limit).offset(offset)
+        )
+        return (await self.session.scalars(stmt)).all(), int(total or 0)
+
+    async def active_loan_ids(self) -> list[str]:
+        """Every active loan id in the database's own order (chunk bounds come from it)."""
+        stmt = select(LoanRow.id).where(LoanRow.status == ACTIVE).order_by(LoanRow.id)
+        return list((await self.session.scalars(stmt)).all())
+
+    async def add_chunks(self, business_date: date, ranges: Sequence[LoanRange]) -> None:
+        """The chunk plan of a run, every chunk pending."""
+        await self.session.execute(
+            insert(_CHUNKS),
+            [
+                {
+                    "business_date": business_date,
+                    "chunk_no": k,
+                    "first_loan_id": r.low,
+                    "last_loan_id": r.high,
+                    "status": CHUNK_PENDING,
+                    "loans_processed": 0,
+                    "timings": None,
+                    "finished_at": None,
+                }
+                for k, r in enumerate(ranges)
+            ],
+        )
+
+    async def chunks(self, business_date: date) -> Sequence[CobChunkRow]:
+        """Every chunk of a run, in order."""
+        stmt = (
+            select(CobChunkRow)
+            .where(CobChunkRow.business_date == business_date)
+            .order_by(CobChunkRow.chunk_no)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def claim_chunk(self, business_date: date, chunk_no: int) -> CobChunkRow | None:
+        """The chunk, locked, if it is still pending (another worker may have done it)."""
+        stmt = (
+            select(CobChunkRow)
+            .where(CobChunkRow.business_date == business_date, CobChunkRow.chunk_no == chunk_no)
+            .with_for_update()
+        )
+        chunk = (await self.session.scalars(stmt)).one_or_none()
+        return chunk if chunk is not None and chunk.status == CHUNK_PENDING else None
+
+    # -- the chunk's loans ------------------------------------------------------------
+
+    async def bump_row_versions(self, loans: LoanRange) -> int:
+        """One set-based UPDATE: every active loan of the chunk gets a new row_version.
+
+        On PostgreSQL this also row-locks them until commit: a payment committing meanwhile
+        waits for the chunk; one that read its loan before fails its optimistic check.
+        Returns how many loans the chunk holds.
+        """
+        result = await self.session.execute(
+            update(_LOANS)
+            .where(_LOANS.c.status == ACTIVE, loans.condition(_LOANS.c.id))
+            .values(row_version=_LOANS.c.row_version + 1)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- accrual ----------------------------------------------------------------------
+
+    async def accrual_inputs(self, loans: LoanRange, on: date) -> list[AccrualInput]:
+        """Per active loan, the installment whose period holds `on` (start < on <= due)."""
+        i = aliased(InstallmentRow, name="i")
+        p = aliased(InstallmentRow, name="p")
+        start = func.coalesce(p.due_date, LoanRow.disbursement_date)
+        stmt = (
+            select(
+                LoanRow.id,
+                LoanRow.currency,
+                LoanRow.rounding_mode,
+                i.interest,
+                start,
+                i.due_date,
+            )
+            .join(
+                i,
+                and_(i.loan_id == LoanRow.id, i.schedule_version == LoanRow.schedule_version),
+            )
+            .outerjoin(
+                p,
+                and_(
+                    p.loan_id == i.loan_id,
+                    p.schedule_version == i.schedule_version,
+                    p.number == i.number - 1,
+                ),
+            )
+            .where(
+                LoanRow.status == ACTIVE,
+                loans.condition(LoanRow.id),
+                i.due_date >= on,
+                start < on,
+            )
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [AccrualInput(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def _range_sql(self, loans: LoanRange, column: str) -> tuple[str, dict[str, Any]]:
+        parts, params = ["TRUE"], {}
+        if loans.low:
+            parts.append(f"{column} >= :low")
+            params["low"] = loans.low
+        if loans.high:
+            parts.append(f"{column} < :high")
+            params["high"] = loans.high
+        return " AND ".join(parts), params
+
+    async def accrual_work(
+        self, loans: LoanRange, on: date, minor_units: dict[str, int]
+    ) -> dict[str, Decimal]:
+        """PostgreSQL: the day's accrual of every active loan of the range, computed in one
+        INSERT ... SELECT on exact numerics (lms_round_div, the domain's cumulative rule)
+        into a transaction-scoped work table; returns the total per currency."""
+        await self.session.execute(
+            text(
+                "CREATE TEMP TABLE IF NOT EXISTS cob_accrual_work (loan_id varchar(64), "
+                "currency varchar(3), amount numeric) ON COMMIT DELETE ROWS"
+            )
+        )
+        await self.session.execute(text("DELETE FROM cob_accrual_work"))
+        where, params = self._range_sql(loans, "l.id")
+        # The installment in progress and the one before it are found through the
+        # (loan_id, schedule_version, number) index; amounts go to integer minor units
+        # (schedule amounts are at the currency's minor unit; anything else gives NULL
+        # and is refused below).
+        await self.session.execute(
+            text(
+                # Only fixed SQL is interpolated (the range uses bind parameters).
+                "INSERT INTO cob_accrual_work (loan_id, currency, amount) "  # noqa: S608
+                "SELECT loan_id, currency, CASE WHEN exact"
+                " THEN round((a1 - a0)::numeric / power(10::numeric, units), units) END"
+                " FROM ("
+                " SELECT l.id AS loan_id, l.currency, c.units, x.m = trunc(x.m) AS exact,"
+                "  lms_round_div(x.m::bigint * x.e, x.n, l.rounding_mode) AS a1,"
+                "  lms_round_div(x.m::bigint * (x.e - 1), x.n, l.rounding_mode) AS a0"
+                " FROM loans AS l"
+                " CROSS JOIN LATERAL (SELECT i.number, i.due_date, i.interest"
+                "  FROM installments AS i WHERE i.loan_id = l.id"
+                "  AND i.schedule_version = l.schedule_version"
+                "  AND i.due_date >= CAST(:on AS date) ORDER BY i.number LIMIT 1) AS i"
+                " LEFT JOIN LATERAL (SELECT p.due_date FROM installments AS p"
+                "  WHERE p.loan_id = l.id AND p.schedule_version = l.schedule_version"
+                "  AND p.number = i.number - 1 LIMIT 1) AS p ON TRUE"
+                " JOIN unnest(CAST(:codes AS varchar[]), CAST(:units AS integer[]))"
+                "  AS c(code, units) ON c.code = l.currency"
+                " CROSS JOIN LATERAL (SELECT i.interest * power(10::numeric, c.units) AS m,"
+                "  CAST(:on AS date) - COALESCE(p.due_date, l.disbursement_date) AS e,"
+                "  i.due_date - COALESCE(p.due_date, l.disbursement_date) AS n) AS x"
+                f" WHERE l.status = 'active' AND {where} AND x.e > 0"
+                ") AS t WHERE a1 <> a0 OR NOT exact"
+            ),
+            {
+                **params,
+                "on": on,
+                "codes": list(minor_units),
+                "units": list(minor_units.values()),
+            },
+        )
+        inexact = await self.session.scalar(
+            text("SELECT min(loan_id) FROM cob_accrual_work WHERE amount IS NULL")
+        )
+        if inexact is not None:
+            raise ValueError(f"loan {inexact}: installment interest is not in minor units")
+        rows = await self.session.execute(
+            text("SELECT currency, sum(amount) FROM cob_accrual_work GROUP BY currency")
+        )
+        return {str(c): Decimal(a) for c, a in rows.all()}
+
+    async def store_accrual_work(self, on: date, entry_ids: dict[str, int]) -> None:
+        """PostgreSQL: the work table into the accrual detail, each row with its entry."""
+        if not entry_ids:
+            return
+        await self.session.execute(
+            text(
+                "INSERT INTO interest_accruals (loan_id, business_date, currency, amount, entry_id)"
+                " SELECT w.loan_id, CAST(:on AS date), w.currency, w.amount, e.id"
+                " FROM cob_accrual_work AS w"
+                " JOIN unnest(CAST(:currencies AS varchar[]), CAST(:ids AS bigint[]))"
+                "  AS e(currency, id) ON e.currency = w.currency"
+            ),
+            {"on": on, "currencies": list(entry_ids), "ids": list(entry_ids.values())},
+        )
+
+    async def insert_accruals(self, rows: list[dict[str, Any]]) -> None:
+        """The accrual detail rows (COPY on PostgreSQL)."""
+        await bulk_insert(self.session, _ACCRUALS, rows)
+
+    async def insert_entries(self, entries: Sequence[NewJournalEntry]) -> list[int]:
+        """Journal entries with their postings, two statements; returns the entry ids."""
+        if not entries:
+            return []
+        if self.is_postgresql:
+            # Ids drawn from the sequence in one query, then COPY for both tables.
+            ids = list(
+                (
+                    await self.session.execute(
+                        text(
+                            "SELECT nextval(pg_get_serial_sequence('journal_entries', 'id')) "
+                            "FROM generate_series(1, :n)"
+                        ),
+                        {"n": len(entries)},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await bulk_insert(
+                self.session,
+                _ENTRIES,
+                [{"id": i, **e.entry} for i, e in zip(ids, entries, strict=True)],
+            )
+            await bulk_insert(
+                self.session,
+                _POSTINGS,
+                [
+                    {**posting, "entry_id": entry_id}
+                    for entry_id, e in zip(ids, entries, strict=True)
+                    for posting in e.postings
+                ],
+            )
+            return [int(i) for i in ids]
+        ids = list(
+            (
+                await self.session.execute(
+                    insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True),
+                    [e.entry for e in entries],
+                )
+            )
+            .scalars()
+            .all()
+        )
+        postings = [
+            {**posting, "entry_id": entry_id}
+            for entry_id, e in zip(ids, entries, strict=True)
+            for posting in e.postings
+        ]
+        await bulk_insert(self.session, _POSTINGS, postings)
+        return ids
+
+    # -- due and overdue --------------------------------------------------------------
+
+    def _current_active(self, loans: LoanRange) -> Any:
+        """Installments of the current schedule of an active loan in the range."""
+        return and_(
+            loans.condition(_INSTALLMENTS.c.loan_id),
+            exists().where(
+                _LOANS.c.id == _INSTALLMENTS.c.loan_id,
+                _LOANS.c.status == ACTIVE,
+                _LOANS.c.schedule_version == _INSTALLMENTS.c.schedule_version,
+            ),
+        )
+
+    async def mark_due_and_overdue(self, loans: LoanRange, on: date) -> tuple[int, int]:
+        """Pending installments falling due on `on` become due; unpaid ones past it overdue."""
+        due = await self.session.execute(
+            update(_INSTALLMENTS)
+            .where(
+                _INSTALLMENTS.c.status == PENDING,
+                _INSTALLMENTS.c.due_date == on,
+                self._current_active(loans),
+            )
+            .values(status=DUE)
+        )
+        overdue = await self.session.execute(
+            update(_INSTALLMENTS)
+            .where(
+                _INSTALLMENTS.c.status.in_((PENDING, DUE)),
+                _INSTALLMENTS.c.due_date < on,
+                self._current_active(loans),
+            )
+            .values(status=OVERDUE)
+        )
+        return (
+            int(getattr(due, "rowcount", 0) or 0),
+            int(getattr(overdue, "rowcount", 0) or 0),
+        )
+
+    # -- penalties and delinquency ----------------------------------------------------
+
+    async def overdue_installments(self, loans: LoanRange) -> list[OverdueRow]:
+        """Overdue installments of the chunk's active loans with their penalty terms."""
+        i = _INSTALLMENTS
+        l_ = _LOANS
+        late_fee = (
+            exists()
+            .where(
+                _CHARGES.c.loan_id == i.c.loan_id,
+                _CHARGES.c.installment_number == i.c.number,
+                _CHARGES.c.reason == "late_fee",
+            )
+            .label("late_fee_charged")
+        )
+        stmt = (
+            select(
+                i.c.loan_id,
+                i.c.number,
+                i.c.due_date,
+                i.c.principal,
+                i.c.interest,
+                i.c.fees,
+                i.c.penalties,
+                i.c.paid_principal,
+                i.c.paid_interest,
+                i.c.paid_fees,
+                i.c.paid_penalties,
+                late_fee,
+                l_.c.currency,
+                l_.c.rounding_mode,
+                l_.c.product_code,
+                l_.c.penalty_late_fee_flat,
+                l_.c.penalty_rate_annual,
+                l_.c.penalty_grace_days,
+                l_.c.event_seq,
+            )
+            .join(l_, and_(l_.c.id == i.c.loan_id, l_.c.schedule_version == i.c.schedule_version))
+            .where(i.c.status == OVERDUE, l_.c.status == ACTIVE, loans.condition(i.c.loan_id))
+            .order_by(i.c.loan_id, i.c.number)
+        )
+        out = []
+        for r in (await self.session.execute(stmt)).all():
+            m = r._mapping
+            pi = (m["principal"] - m["paid_principal"]) + (m["interest"] - m["paid_interest"])
+            remaining = pi + (m["fees"] - m["paid_fees"]) + (m["penalties"] - m["paid_penalties"])
+            out.append(
+                OverdueRow(
+                    loan_id=m["loan_id"],
+                    number=m["number"],
+                    due_date=m["due_date"],
+                    remaining_principal_interest=pi,
+                    remaining=remaining,
+                    late_fee_charged=bool(m["late_fee_charged"]),
+                    currency=m["currency"],
+                    rounding_mode=m["rounding_mode"],
+                    product_code=m["product_code"],
+                    late_fee_flat=m["penalty_late_fee_flat"],
+                    penalty_rate_annual=m["penalty_rate_annual"],
+                    penalty_grace_days=m["penalty_grace_days"],
+                    event_seq=m["event_seq"],
+                )
+            )
+        return out
+
+    async def delinquency_states(
+        self, loans: LoanRange, loan_ids: Sequence[str]
+    ) -> list[LoanDelinquencyState]:
+        """Loans of the range that are stored as delinquent, or are among `loan_ids`."""
+        conditions = [LoanRow.days_past_due > 0, LoanRow.delinquency_bucket != "current"]
+        if loan_ids:
+            conditions.append(LoanRow.id.in_(list(loan_ids)))
+        stmt = select(
+            LoanRow.id,
+            LoanRow.status,
+            LoanRow.currency,
+            LoanRow.product_code,
+            LoanRow.days_past_due,
+            LoanRow.delinquency_bucket,
+        ).where(loans.condition(LoanRow.id), or_(*conditions))
+        return [LoanDelinquencyState(*r) for r in (await self.session.execute(stmt)).all()]
+
+    async def insert_charges(self, rows: list[dict[str, Any]]) -> None:
+        """Penalty charges (their entries already written)."""
+        await bulk_insert(self.session, _CHARGES, rows)
+
+    async def add_installment_penalties(self, rows: list[tuple[str, int, Decimal]]) -> None:
+        """Add each (loan, installment number, amount) to the current installment's penalties
+        and total: numeric addition in SQL on PostgreSQL; on SQLite (text decimals) the
+        figures are read once for the set, added exactly in Python and written back."""
+        if not rows:
+            return
+        if self.is_postgresql:
+            await self.session.execute(
+                text(
+                    "UPDATE installments AS i SET penalties = i.penalties + v.amount,"
+                    " total = i.total + v.amount"
+                    " FROM (SELECT unnest(CAST(:loans AS varchar[])) AS loan_id,"
+                    " unnest(CAST(:numbers AS integer[])) AS number,"
+                    " unnest(CAST(:amounts AS numeric[])) AS amount) AS v, loans AS l"
+                    " WHERE i.loan_id = v.loan_id AND i.number = v.number"
+                    " AND l.id = i.loan_id AND i.schedule_version = l.schedule_version"
+                ),
+                {
+                    "loans": [r[0] for r in rows],
+                    "numbers": [r[1] for r in rows],
+                    "amounts": [r[2] for r in rows],
+                },
+            )
+            return
+        current = (
+            select(_LOANS.c.schedule_version)
+            .where(_LOANS.c.id == _INSTALLMENTS.c.loan_id)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(_INSTALLMENTS)
+            .where(
+                _INSTALLMENTS.c.loan_id == bindparam("b_loan"),
+                _INSTALLMENTS.c.number == bindparam("b_number"),
+                _INSTALLMENTS.c.schedule_version == current,
+            )
+            .values(penalties=bindparam("b_penalties"), total=bindparam("b_total"))
+        )
+        # Read the current figures once for the whole set, add exactly, write back.
+        keys = {(loan, number) for loan, number, _ in rows}
+        loan_ids = sorted({loan for loan, _ in keys})
+        found = (
+            await self.session.execute(
+                select(
+                    _INSTALLMENTS.c.loan_id,
+                    _INSTALLMENTS.c.number,
+                    _INSTALLMENTS.c.penalties,
+                    _INSTALLMENTS.c.total,
+                )
+                .join(
+                    _LOANS,
+                    and_(
+                        _LOANS.c.id == _INSTALLMENTS.c.loan_id,
+                        _LOANS.c.schedule_version == _INSTALLMENTS.c.schedule_version,
+                    ),
+                )
+                .where(_INSTALLMENTS.c.loan_id.in_(loan_ids))
+            )
+        ).all()
+        figures = {(r[0], r[1]): [r[2], r[3]] for r in found if (r[0], r[1]) in keys}
+        for loan, number, amount in rows:
+            figures[(loan, number)][0] += amount
+            figures[(loan, number)][1] += amount
+        params = [
+            {"b_loan": loan, "b_number": number, "b_penalties": p, "b_total": t}
+            for (loan, number), (p, t) in figures.items()
+        ]
+        await self.session.execute(stmt, params)
+
+    async def set_event_seqs(self, seqs: dict[str, int]) -> None:
+        """Each loan's event_seq after the chunk's charges took their numbers."""
+        if not seqs:
+            return
+        if self.is_postgresql:
+            await self.session.execute(
+                text(
+                    "UPDATE loans AS l SET event_seq = v.seq "
+                    "FROM (SELECT unnest(CAST(:ids AS varchar[])) AS id, "
+                    "unnest(CAST(:seqs AS integer[])) AS seq) AS v WHERE l.id = v.id"
+                ),
+                {"ids": list(seqs), "seqs": list(seqs.values())},
+            )
+            return
+        await self.session.execute(
+            update(_LOANS)
+            .where(_LOANS.c.id == bindparam("b_id"))
+            .values(event_seq=bindparam("b_seq")),
+            [{"b_id": k, "b_seq": v} for k, v in seqs.items()],
+        )
+
+    async def set_delinquency(self, rows: list[tuple[str, int, str]]) -> None:
+        """Store (loan, days past due, bucket) on each loan."""
+        if not rows:
+            return
+        if self.is_postgresql:
+            await self.session.execute(
+                text(
+                    "UPDATE loans AS l SET days_past_due = v.dpd, delinquency_bucket = v.bucket "
+                    "FROM (SELECT unnest(CAST(:ids AS varchar[])) AS id, "
+                    "unnest(CAST(:dpds AS integer[])) AS dpd, "
+                    "unnest(CAST(:buckets AS varchar[])) AS bucket) AS v WHERE l.id = v.id"
+                ),
+                {
+                    "ids": [r[0] for r in rows],
+                    "dpds": [r[1] for r in rows],
+                    "buckets": [r[2] for r in rows],
+                },
+            )
+            return
+        await self.session.execute(
+            update(_LOANS)
+            .where(_LOANS.c.id == bindparam("b_id"))
+            .values(days_past_due=bindparam("b_dpd"), delinquency_bucket=bindparam("b_bucket")),
+            [{"b_id": r[0], "b_dpd": r[1], "b_bucket": r[2]} for r in rows],
+        )
+
+    async def insert_history(self, rows: list[dict[str, Any]]) -> None:
+        """Delinquency bucket changes."""
+        if rows:
+            await self.session.execute(insert(_HISTORY), rows)
+
+    async def finish_chunk(
+        self,
+        business_date: date,
+        chunk_no: int,
+        loans: int,
+        timings: dict[str, float],
+        now: datetime,
+    ) -> None:
+        """The checkpoint: the chunk is done, in the same transaction as its work."""
+        await self.session.execute(
+            update(_CHUNKS)
+            .where(_CHUNKS.c.business_date == business_date, _CHUNKS.c.chunk_no == chunk_no)
+            .values(status=CHUNK_DONE, loans_processed=loans, timings=timings, finished_at=now)
+        )
+
+    # -- per-loan reads for payments --------------------------------------------------
+
+    async def accrued_for_loan(self, loan_id: str) -> Decimal:
+        """Everything close of business accrued on a loan (summed exactly in Python)."""
+        stmt = select(InterestAccrualRow.amount).where(InterestAccrualRow.loan_id == loan_id)
+        return sum((a for a in (await self.session.scalars(stmt)).all()), Decimal(0))
+
+    async def loan_account_balance(self, loan_id: str, account: str) -> Decimal:
+        """Debits minus credits on one account over the loan's own entries."""
+        stmt = (
+            select(PostingRow.side, PostingRow.amount)
+            .join(JournalEntryRow, JournalEntryRow.id == PostingRow.entry_id)
+            .where(JournalEntryRow.loan_id == loan_id, PostingRow.account == account)
+        )
+        total = Decimal(0)
+        for side, amount in (await self.session.execute(stmt)).all():
+            total += amount if side == "debit" else -amount
+        return total
+
+    async def accrual_totals(self) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+        """Per loan the accrual detail total, and per currency the detail and the posted
+        accrual entries' receivable debits net of credits (for reconciliation)."""
+        per_loan: dict[str, Decimal] = {}
+        per_currency: dict[str, Decimal] = {}
+        stmt = select(
+            InterestAccrualRow.loan_id, InterestAccrualRow.currency, InterestAccrualRow.amount
+        )
+        for loan_id, currency, amount in (await self.session.execute(stmt)).all():
+            per_loan[loan_id] = per_loan.get(loan_id, Decimal(0)) + amount
+            per_currency[currency] = per_currency.get(currency, Decimal(0)) + amount
+        posted: dict[str, Decimal] = {}
+        stmt2 = (
+            select(PostingRow.currency, PostingRow.side, PostingRow.amount)
+            .join(JournalEntryRow, JournalEntryRow.id == PostingRow.entry_id)
+            .where(
+                JournalEntryRow.entry_type == "interest_accrual",
+                PostingRow.account == "interest_receivable",
+            )
+        )
+        for currency, side, amount in (await self.session.execute(stmt2)).all():
+            posted[currency] = posted.get(currency, Decimal(0)) + (
+                amount if side == "debit" else -amount
+            )
+        return per_loan, {
+            c: per_currency.get(c, Decimal(0)) - posted.get(c, Decimal(0))
+            for c in set(per_currency) | set(posted)
+        }
