@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -123,3 +123,56 @@ def token(app):
         return {"Authorization": f"Bearer {issue_token(secret, sub, roles)}"}
 
     return _token
+
+
+class BusinessDays:
+    """Drives the LMS through business dates over its API with the frozen clock: payments
+    at noon, close of business at 22:00, as a servicing back office would."""
+
+    def __init__(self, client, token, clock):
+        self.client, self.token, self.clock = client, token, clock
+
+    def at(self, day, hour):
+        self.clock.set(datetime(day.year, day.month, day.day, hour, tzinfo=UTC))
+
+    async def pay(self, loan_id, amount, day, *, currency="USD", ref=None):
+        self.at(day, 12)
+        response = await self.client.post(
+            f"/v1/loans/{loan_id}/repayments",
+            json={
+                "amount": str(amount),
+                "currency": currency,
+                "value_date": day.isoformat(),
+                "external_ref": ref or f"{loan_id}-{day}",
+            },
+            headers=self.token("servicing_agent"),
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def close(self, day):
+        self.at(day, 22)
+        response = await self.client.post(
+            "/v1/cob/runs",
+            json={"business_date": day.isoformat()},
+            headers={**self.token("finance"), "Idempotency-Key": f"cob-{day}"},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def run(self, start, end, payments=None, after_close=None):
+        """Each day from `start` to `end`: its payments (loan, amount[, currency]), then close
+        of business, then `after_close(day)` if given."""
+        day = start
+        while day <= end:
+            for loan_id, amount, *currency in (payments or {}).get(day, []):
+                await self.pay(loan_id, amount, day, currency=currency[0] if currency else "USD")
+            await self.close(day)
+            if after_close is not None:
+                await after_close(day)
+            day += timedelta(days=1)
+
+
+@pytest.fixture
+def days(client, token, clock):
+    return BusinessDays(client, token, clock)

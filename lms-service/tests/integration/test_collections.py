@@ -123,32 +123,6 @@ async def _book(inbox, to_message, disbursed, tables):
         assert await inbox.process(to_message(disbursed(**fields))) == "processed"
 
 
-async def _drive(client, token, clock, payments, start: date, end: date):
-    day = start
-    while day <= end:
-        clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
-        for loan_id, amount in payments.get(day, []):
-            response = await client.post(
-                f"/v1/loans/{loan_id}/repayments",
-                json={
-                    "amount": str(amount),
-                    "currency": "USD",
-                    "value_date": day.isoformat(),
-                    "external_ref": f"{loan_id}-{day}",
-                },
-                headers=token("servicing_agent"),
-            )
-            assert response.status_code == 201, response.text
-        clock.set(datetime(day.year, day.month, day.day, 22, tzinfo=UTC))
-        response = await client.post(
-            "/v1/cob/runs",
-            json={"business_date": day.isoformat()},
-            headers={**token("finance"), "Idempotency-Key": f"cob-{day}"},
-        )
-        assert response.status_code == 201, response.text
-        day += timedelta(days=1)
-
-
 def _morning(clock, day: date) -> None:
     clock.set(datetime(day.year, day.month, day.day, 9, tzinfo=UTC))
 
@@ -222,16 +196,16 @@ async def _snapshot(app) -> dict[str, list[tuple]]:
 
 
 async def test_collections_over_two_months_of_close_of_business(
-    inbox, to_message, disbursed, client, token, clock, app, tables
+    inbox, to_message, disbursed, client, token, clock, app, tables, days
 ):
     small, big = tables["small"], tables["big"]
     payments = _payments(tables)
     await _book(inbox, to_message, disbursed, tables)
 
     # --- 05-30: OLD is 29 days past due: a case and its first dunning task -------------
-    await _drive(client, token, clock, payments, START, date(2024, 6, 1))
+    await days.run(START, date(2024, 6, 1), payments)
     assert set(await _case_ids(app)) == {"OLD"}
-    await _drive(client, token, clock, payments, date(2024, 6, 2), date(2024, 6, 2))
+    await days.run(date(2024, 6, 2), date(2024, 6, 2), payments)
     cases = await _case_ids(app)
     assert {loan: len(ids) for loan, ids in cases.items()} == dict.fromkeys(LOANS, 1)
     old = await _case(client, token, cases["OLD"][0])
@@ -271,9 +245,9 @@ async def test_collections_over_two_months_of_close_of_business(
     assert (again.status_code, again.json()["code"]) == (409, "task_not_open")
 
     # --- to 06-11: CURE pays everything on 06-10 and its case closes that day -----------
-    await _drive(client, token, clock, payments, date(2024, 6, 3), date(2024, 6, 9))
+    await days.run(date(2024, 6, 3), date(2024, 6, 9), payments)
     assert (await _case(client, token, cases["CURE"][0]))["status"] == "open"
-    await _drive(client, token, clock, payments, date(2024, 6, 10), date(2024, 6, 11))
+    await days.run(date(2024, 6, 10), date(2024, 6, 11), payments)
     cure_case = await _case(client, token, cases["CURE"][0])
     assert (cure_case["status"], cure_case["closed_on"], cure_case["close_reason"]) == (
         "closed",
@@ -355,11 +329,11 @@ async def test_collections_over_two_months_of_close_of_business(
     assert promise.status_code == 201, promise.text
 
     # --- KEPT pays 500 + 450: cured on 06-19, the promise kept at the close of 06-20 ----
-    await _drive(client, token, clock, payments, date(2024, 6, 12), date(2024, 6, 19))
+    await days.run(date(2024, 6, 12), date(2024, 6, 19), payments)
     kept = await _case(client, token, kept_id)
     assert (kept["status"], kept["closed_on"]) == ("closed", "2024-06-19")
     assert kept["promises"][0]["status"] == "open"
-    await _drive(client, token, clock, payments, date(2024, 6, 20), date(2024, 6, 20))
+    await days.run(date(2024, 6, 20), date(2024, 6, 20), payments)
     (resolved,) = (await _case(client, token, kept_id))["promises"]
     assert (resolved["status"], resolved["resolved_on"], D(resolved["amount_paid"])) == (
         "kept",
@@ -368,9 +342,9 @@ async def test_collections_over_two_months_of_close_of_business(
     )
 
     # --- BROKEN paid 100 before the promise and 300 after: broken at the close of 06-25 -
-    await _drive(client, token, clock, payments, date(2024, 6, 21), date(2024, 6, 24))
+    await days.run(date(2024, 6, 21), date(2024, 6, 24), payments)
     assert (await _case(client, token, broken_id))["promises"][0]["status"] == "open"
-    await _drive(client, token, clock, payments, date(2024, 6, 25), date(2024, 6, 25))
+    await days.run(date(2024, 6, 25), date(2024, 6, 25), payments)
     (resolved,) = (await _case(client, token, broken_id))["promises"]
     assert (resolved["status"], resolved["resolved_on"], D(resolved["amount_paid"])) == (
         "broken",
@@ -435,7 +409,7 @@ async def test_collections_over_two_months_of_close_of_business(
         assert (await client.get(path, headers=token("servicing_agent"))).status_code == 403
 
     # --- to 07-31: every dunning task exactly once, on its date ------------------------
-    await _drive(client, token, clock, payments, date(2024, 6, 26), END)
+    await days.run(date(2024, 6, 26), END, payments)
     tasks = await _all_tasks(client, token)
     seen = [(t["loan_id"], t["rule_key"], date.fromisoformat(t["due_on"])) for t in tasks]
     assert len(seen) == len(set(seen))
@@ -509,11 +483,11 @@ async def test_collections_errors_without_cases(client, token):
 
 
 async def test_a_written_off_loans_case_closes_as_inactive(
-    inbox, to_message, disbursed, client, token, clock, app
+    inbox, to_message, disbursed, client, token, clock, app, days
 ):
     event = disbursed(loan_id="GONE", application_id="APP-GONE")
     assert await inbox.process(to_message(event)) == "processed"
-    await _drive(client, token, clock, {}, START, date(2024, 6, 3))
+    await days.run(START, date(2024, 6, 3))
     (case_id,) = (await _case_ids(app))["GONE"]
     case = await _case(client, token, case_id)
     assert (case["status"], case["opened_on"], len(case["tasks"])) == ("open", "2024-06-02", 1)
@@ -530,7 +504,7 @@ async def test_a_written_off_loans_case_closes_as_inactive(
         headers=token("credit_manager", sub="carol"),
     )
     assert approved.status_code == 200, approved.text
-    await _drive(client, token, clock, {}, date(2024, 6, 4), date(2024, 6, 4))
+    await days.run(date(2024, 6, 4), date(2024, 6, 4))
     case = await _case(client, token, case_id)
     assert (case["status"], case["closed_on"], case["close_reason"]) == (
         "closed",

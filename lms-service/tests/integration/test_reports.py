@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
@@ -31,7 +31,6 @@ pytestmark = pytest.mark.integration
 D = Decimal
 CENT = D("0.01")
 DUE = [date(2024 + (5 + k) // 12, (5 + k) % 12 + 1, 1) for k in range(12)]
-PAYERS = ("GOOD", "EURO")
 
 
 def ratio(part: Decimal, whole: Decimal) -> str:
@@ -67,7 +66,7 @@ def principal_left(table, on: date) -> Decimal:
     return D("10000.00") - sum((r["principal"] for r in table[: paid_installments(on)]), D(0))
 
 
-async def _drive(inbox, to_message, disbursed, client, token, clock, table, until, snapshots):
+async def _drive(inbox, to_message, disbursed, days, client, token, table, until, snapshots):
     for loan_id in ("GOOD", "BAD", "EURO"):
         event = disbursed(
             loan_id=loan_id,
@@ -75,32 +74,16 @@ async def _drive(inbox, to_message, disbursed, client, token, clock, table, unti
             currency="EUR" if loan_id == "EURO" else "USD",
         )
         assert await inbox.process(to_message(event)) == "processed"
-    day = date(2024, 5, 1)
-    while day <= until:
-        if day in DUE:
-            clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
-            for loan_id in PAYERS:
-                response = await client.post(
-                    f"/v1/loans/{loan_id}/repayments",
-                    json={
-                        "amount": str(table[DUE.index(day)]["total"]),
-                        "currency": "EUR" if loan_id == "EURO" else "USD",
-                        "value_date": day.isoformat(),
-                        "external_ref": f"{loan_id}-{day}",
-                    },
-                    headers=token("servicing_agent"),
-                )
-                assert response.status_code == 201, response.text
-        clock.set(datetime(day.year, day.month, day.day, 22, tzinfo=UTC))
-        response = await client.post(
-            "/v1/cob/runs",
-            json={"business_date": day.isoformat()},
-            headers={**token("finance"), "Idempotency-Key": f"cob-{day}"},
-        )
-        assert response.status_code == 201, response.text
+    payments = {
+        due: [("GOOD", row["total"]), ("EURO", row["total"], "EUR")]
+        for due, row in zip(DUE, table, strict=True)
+    }
+
+    async def snapshot(day: date) -> None:
         if day in snapshots:
             snapshots[day] = await _portfolio(client, token, day)
-        day += timedelta(days=1)
+
+    await days.run(date(2024, 5, 1), until, payments, after_close=snapshot)
 
 
 async def _portfolio(client, token, as_of: date, **params: str) -> dict:
@@ -118,11 +101,11 @@ def _book(report: dict, currency: str) -> dict:
 
 
 async def test_portfolio_and_loan_tape_as_of_past_dates(
-    inbox, to_message, disbursed, client, token, clock, app, table
+    inbox, to_message, disbursed, days, client, token, clock, app, table
 ):
     snapshots: dict[date, dict | None] = {date(2024, 7, 15): None, date(2024, 8, 15): None}
     await _drive(
-        inbox, to_message, disbursed, client, token, clock, table, date(2024, 9, 5), snapshots
+        inbox, to_message, disbursed, days, client, token, table, date(2024, 9, 5), snapshots
     )
 
     # --- as of 2024-08-15: BAD is 75 days past due (61-90), GOOD current -----------------
@@ -215,11 +198,11 @@ async def test_portfolio_and_loan_tape_as_of_past_dates(
 
 
 async def test_recorded_by_reproduces_a_report_after_a_backdated_payment(
-    inbox, to_message, disbursed, client, token, clock, table
+    inbox, to_message, disbursed, days, client, token, clock, table
 ):
     snapshots: dict[date, dict | None] = {date(2024, 6, 20): None}
     await _drive(
-        inbox, to_message, disbursed, client, token, clock, table, date(2024, 6, 20), snapshots
+        inbox, to_message, disbursed, days, client, token, table, date(2024, 6, 20), snapshots
     )
     made_at = datetime(2024, 6, 20, 23, 0, tzinfo=UTC)
     # A payment for BAD arrives later, valued before the report date.

@@ -10,7 +10,7 @@ separate from the ledger the write-off reads.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
@@ -46,19 +46,6 @@ async def _book(inbox, to_message, disbursed, *loan_ids):
         assert await inbox.process(to_message(event)) == "processed"
 
 
-async def _close_days(client, token, clock, start: date, end: date):
-    day = start
-    while day <= end:
-        clock.set(datetime(day.year, day.month, day.day, 22, tzinfo=UTC))
-        response = await client.post(
-            "/v1/cob/runs",
-            json={"business_date": day.isoformat()},
-            headers={**token("finance"), "Idempotency-Key": f"cob-{day}"},
-        )
-        assert response.status_code == 201, response.text
-        day += timedelta(days=1)
-
-
 async def _ledger(client, token) -> dict[str, Decimal]:
     tb = (await client.get("/v1/ledger/trial-balance", headers=token("auditor"))).json()
     rec = (await client.get("/v1/ledger/reconciliation", headers=token("finance"))).json()
@@ -68,11 +55,11 @@ async def _ledger(client, token) -> dict[str, Decimal]:
 
 
 async def test_write_off_needs_a_second_person_and_takes_everything_off_the_books(
-    inbox, to_message, disbursed, client, token, clock, app, reference
+    inbox, to_message, disbursed, days, client, token, clock, app, reference
 ):
     table = reference(D("10000.00"), D("0.12"), 12)
     await _book(inbox, to_message, disbursed, "DEBTOR", "OTHER")
-    await _close_days(client, token, clock, date(2024, 5, 1), WRITE_OFF_DAY)
+    await days.run(date(2024, 5, 1), WRITE_OFF_DAY)
     clock.set(datetime(2024, 7, 16, 9, tzinfo=UTC))
     before = await _ledger(client, token)
 
@@ -151,7 +138,7 @@ async def test_write_off_needs_a_second_person_and_takes_everything_off_the_book
     )
 
     # Close of business leaves it alone from now on.
-    await _close_days(client, token, clock, date(2024, 7, 16), date(2024, 7, 17))
+    await days.run(date(2024, 7, 16), date(2024, 7, 17))
     async with app.state.uow_factory() as uow:
         late_accruals = (
             await uow.session.scalars(

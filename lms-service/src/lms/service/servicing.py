@@ -223,7 +223,7 @@ def _outstanding_on(
     )
 
 
-async def _post(
+async def post_entry(
     session: AsyncSession,
     *,
     loan_id: str | None,
@@ -345,7 +345,7 @@ async def _resync(
         if not fresh:
             lines = reallocation_lines(loan.currency, _current_split(payment), new_split)
             if lines is not None:
-                entry = await _post(
+                entry = await post_entry(
                     session,
                     loan_id=loan.id,
                     entry_type="reallocation",
@@ -409,7 +409,7 @@ async def _true_up_interest(
     lines = interest_accrual_lines(loan.currency, _money(loan, target - ledger))
     if lines is None:
         return
-    await _post(
+    await post_entry(
         session,
         loan_id=loan.id,
         entry_type="accrual_true_up",
@@ -649,7 +649,7 @@ async def _resync_new_payment(
     preview = ctx_engine.replay(booked_installments(loan), events)
     applied = preview.payments[payment.id]
     split = payment_split(_component_totals(applied.lines), applied.credit)
-    entry = await _post(
+    entry = await post_entry(
         session,
         loan_id=loan.id,
         entry_type="repayment",
@@ -678,7 +678,7 @@ async def reverse_repayment(
         raise PaymentNotFoundError(f"no payment {payment_id!r} on loan {loan.id}")
     if payment.status == REVERSED:
         raise PaymentAlreadyReversedError(f"payment {payment_id} is already reversed")
-    entry = await _post(
+    entry = await post_entry(
         session,
         loan_id=loan.id,
         entry_type="repayment_reversal",
@@ -748,7 +748,7 @@ async def charge_installment(
     if installment_number not in {i.number for i in loan.installments if i.schedule_version == 1}:
         raise InvalidChargeError(f"loan {loan.id} has no installment {installment_number}")
     charge_id = f"CHG-{uuid.uuid4().hex}"
-    entry = await _post(
+    entry = await post_entry(
         session,
         loan_id=loan.id,
         entry_type=f"charge_{component}",

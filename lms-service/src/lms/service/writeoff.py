@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lending_schemas import LoanClosedV1, LoanWrittenOffV1
-from lms.adapters.orm import JournalEntryRow, LoanRow, PostingRow, RecoveryRow, ServicingRequestRow
+from lms.adapters.orm import LoanRow, RecoveryRow, ServicingRequestRow
 from lms.adapters.reports import Cutoff, ReportRepository
 from lms.domain.errors import (
     CreditBalanceHeldError,
@@ -35,7 +35,6 @@ from lms.domain.errors import (
     RequestNotFoundError,
     RequestPendingError,
 )
-from lms.domain.ledger import JournalLines
 from lms.domain.loan import LoanStatus
 from lms.domain.writeoff import (
     RequestKind,
@@ -44,6 +43,7 @@ from lms.domain.writeoff import (
     recovery_lines,
     write_off_lines,
 )
+from lms.service.servicing import post_entry
 from loanmath import round_money
 from servicekit.db import UnitOfWork
 from servicekit.outbox import stage_event
@@ -90,34 +90,6 @@ async def _loan(session: AsyncSession, loan_id: str) -> LoanRow:
     if loan is None:
         raise LoanNotFoundError(f"no loan {loan_id!r} is booked")
     return loan
-
-
-async def _post(
-    session: AsyncSession,
-    loan: LoanRow,
-    entry_type: str,
-    lines: JournalLines,
-    on: date,
-    now: datetime,
-    reference: str,
-) -> JournalEntryRow:
-    entry = JournalEntryRow(
-        loan_id=loan.id,
-        entry_type=entry_type,
-        currency=lines.currency,
-        effective_date=on,
-        created_at=now,
-        reference=reference,
-    )
-    entry.postings = [
-        PostingRow(
-            account=p.account.value, side=p.side.value, amount=p.amount, currency=lines.currency
-        )
-        for p in lines.postings
-    ]
-    session.add(entry)
-    await session.flush()
-    return entry
 
 
 async def request_write_off(
@@ -208,7 +180,15 @@ async def _apply_write_off(
         loan.id, {}
     )
     lines = write_off_lines(loan.currency, balances)
-    entry = await _post(session, loan, "write_off", lines, today, now, row.id)
+    entry = await post_entry(
+        session,
+        loan_id=loan.id,
+        entry_type="write_off",
+        lines=lines,
+        effective_date=today,
+        now=now,
+        reference=row.id,
+    )
     owed = {
         c: round_money(max(balances.get(c, Decimal(0)), Decimal(0)), loan.currency)
         for c in COMPONENTS
@@ -339,8 +319,14 @@ async def record_recovery(
         received_at=now,
         received_by=received_by,
     )
-    entry = await _post(
-        session, loan, "recovery", recovery_lines(currency, amount), value_date, now, recovery.id
+    entry = await post_entry(
+        session,
+        loan_id=loan.id,
+        entry_type="recovery",
+        lines=recovery_lines(currency, amount),
+        effective_date=value_date,
+        now=now,
+        reference=recovery.id,
     )
     recovery.entry_id = entry.id
     session.add(recovery)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from servicekit.broker import TansuBroker
 from servicekit.db import UnitOfWorkFactory, create_engine
 from servicekit.testing import DatabaseFactory, backends, database_factories
 
 MIGRATIONS = str(Path(__file__).parent / "sk_migrations")
+TOPIC = "lending.loan-disbursed.v1"
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +44,34 @@ async def uow_factory(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
 def broker(tmp_path: Path) -> Iterator[TansuBroker]:
     with TansuBroker(log_file=tmp_path / "broker.log") as running:
         yield running
+
+
+async def consume_all(
+    bootstrap: str, expected: int, timeout_s: float = 15.0, topic: str = TOPIC
+) -> list[Any]:
+    """Records on the topic from the beginning, until `expected` arrived or time is up."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=5,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                records.extend(msgs)
+    finally:
+        await consumer.stop()
+    return records
+
+
+@pytest.fixture
+def consume() -> Callable[..., Awaitable[list[Any]]]:
+    """`await consume(bootstrap, expected)`: what the loan-disbursed topic holds."""
+    return consume_all

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-
-from aiokafka import AIOKafkaConsumer
+from typing import Any
 
 from lending_schemas import from_kafka
 from lending_schemas.examples import example_loan_disbursed_v1
@@ -34,27 +32,11 @@ async def stage_disbursed(uow_factory: UnitOfWorkFactory, loan_id: str, at: date
     return event.id
 
 
-async def consume_event_ids(bootstrap: str, expected: int, timeout_s: float = 15.0) -> list[str]:
-    """Event ids on the topic from the beginning, waiting until `expected` arrived or time is up."""
-    consumer = AIOKafkaConsumer(
-        TOPIC,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=5,
-    )
-    await consumer.start()
-    ids: list[str] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(ids) < expected and asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                ids += [from_kafka(r.value, list(r.headers)).id for r in records]
-    finally:
-        await consumer.stop()
-    return ids
+async def consume_event_ids(consume: Any, bootstrap: str, expected: int, **kw: Any) -> list[str]:
+    """Event ids on the loan-disbursed topic from the beginning."""
+    return [
+        from_kafka(r.value, list(r.headers)).id for r in await consume(bootstrap, expected, **kw)
+    ]
 
 
 def _relay(uow_factory: UnitOfWorkFactory, broker: TansuBroker) -> OutboxRelay:
@@ -94,34 +76,34 @@ async def _publish_all(relay: OutboxRelay, broker: TansuBroker) -> int:
 
 
 async def test_a_wiped_broker_gets_its_topics_and_events_back(
-    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker, consume: Any
 ) -> None:
     await ensure_topics(broker.bootstrap_servers)
     staged = [await stage_disbursed(uow_factory, f"BL{n}", NOW) for n in range(5)]
     relay = _relay(uow_factory, broker)
     assert await _publish_all(relay, broker) == 5
-    assert sorted(await consume_event_ids(broker.bootstrap_servers, 5)) == sorted(staged)
+    assert sorted(await consume_event_ids(consume, broker.bootstrap_servers, 5)) == sorted(staged)
 
     watch = _watch(uow_factory, broker, relay)
     assert await watch.check_once() is False  # arms: creates the marker
     assert await watch.check_once() is False  # marker present: nothing lost
 
     broker.restart()  # memory-only: every topic, record and offset is gone
-    assert await consume_event_ids(broker.bootstrap_servers, 1, timeout_s=2) == []
+    assert await consume_event_ids(consume, broker.bootstrap_servers, 1, timeout_s=2) == []
 
     assert await watch.check_once() is True
     assert (watch.stats.losses, watch.stats.republished) == (1, 5)
     status = await outbox_status(uow_factory.session_factory)
     assert status["pending"] == 5
     assert await _publish_all(relay, broker) == 5
-    assert sorted(await consume_event_ids(broker.bootstrap_servers, 5)) == sorted(staged)
+    assert sorted(await consume_event_ids(consume, broker.bootstrap_servers, 5)) == sorted(staged)
     # Healed: the marker is back and the next check finds nothing.
     assert await watch.check_once() is False
     assert watch.stats.losses == 1
 
 
 async def test_only_the_window_is_published_again(
-    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker, consume: Any
 ) -> None:
     await ensure_topics(broker.bootstrap_servers)
     await stage_disbursed(uow_factory, "OLD", NOW - timedelta(days=10))
@@ -134,11 +116,11 @@ async def test_only_the_window_is_published_again(
     assert await watch.check_once() is True
     assert watch.stats.republished == 1
     assert await _publish_all(relay, broker) == 1
-    assert await consume_event_ids(broker.bootstrap_servers, 1) == [recent]
+    assert await consume_event_ids(consume, broker.bootstrap_servers, 1) == [recent]
 
 
 async def test_a_standby_replica_notices_but_leaves_healing_to_the_leader(
-    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker, consume: Any
 ) -> None:
     await ensure_topics(broker.bootstrap_servers)
     await stage_disbursed(uow_factory, "SB1", NOW)

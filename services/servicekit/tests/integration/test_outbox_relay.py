@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select, text
 
 from lending_schemas import from_kafka, parse_event
@@ -33,28 +33,6 @@ async def _stage(uow_factory: UnitOfWorkFactory, loan_id: str) -> None:
             now=NOW,
         )
         await uow.commit()
-
-
-async def _consume_all(bootstrap: str, expected: int, timeout_s: float = 15.0) -> list:
-    consumer = AIOKafkaConsumer(
-        TOPIC,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=5,
-    )
-    await consumer.start()
-    records: list = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for msgs in batch.values():
-                records.extend(msgs)
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def test_sequence_is_per_aggregate_and_rollback_leaves_nothing(
@@ -89,7 +67,7 @@ async def test_commit_wakes_the_relay(uow_factory: UnitOfWorkFactory) -> None:
 
 
 async def test_relay_publishes_in_order_and_republishes_from_watermark(
-    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker, consume: Any
 ) -> None:
     await ensure_topics(broker.bootstrap_servers)
     for loan in ["A", "B", "A", "C", "A"]:
@@ -105,7 +83,7 @@ async def test_relay_publishes_in_order_and_republishes_from_watermark(
         assert status["pending"] == 0
         assert status["published"] == 5
 
-        records = await _consume_all(broker.bootstrap_servers, 5)
+        records = await consume(broker.bootstrap_servers, 5)
         assert len(records) == 5
         by_key: dict[bytes, list[int]] = {}
         for record in records:
@@ -118,7 +96,7 @@ async def test_relay_publishes_in_order_and_republishes_from_watermark(
         # After a broker loss the relay re-sends from a watermark; consumers de-duplicate by id.
         assert await republish_from(uow_factory.session_factory, from_id=4) == 2
         assert await relay.publish_pending(producer) == 2
-        assert len(await _consume_all(broker.bootstrap_servers, 7)) == 7
+        assert len(await consume(broker.bootstrap_servers, 7)) == 7
     finally:
         await producer.stop()
 
