@@ -84,7 +84,7 @@ test-contract: $(STAMP)
 	$(PYTEST) $(PYTEST_FLAGS) $(CONTRACT_TESTS)
 
 test-sim: $(STAMP)
-	$(PYTEST) $(PYTEST_FLAGS) $(SIM_TESTS)
+	$(PYTEST) $(PYTEST_FLAGS) -n 2 $(SIM_TESTS)
 
 test-fuzz: $(STAMP)
 	$(PYTEST) $(PYTEST_FLAGS) $(FUZZ_TESTS)

@@ -1,7 +1,8 @@
 """Seeded simulation of the LOS→LMS handoff: every seed must settle with nothing lost or doubled.
 
-`LENDING_SIM_SEEDS=n` runs seeds 0..n-1 (default below, sized to about a minute on a
-two-core machine); `LENDING_SIM_SEED=n` replays one seed and prints its trace.
+`LENDING_SIM_SEEDS=n` runs seeds 0..n-1 (2000 by default, in blocks of 250 that
+`make test-sim` spreads over both cores); `LENDING_SIM_SEED=n` replays one seed and prints
+its trace.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from los.products import load_catalog
 from tests.sim.handoff import Databases, SeedReport, Templates, build_templates, run_seed
 from tests.sim.transport import SimProducer
 
-DEFAULT_SEEDS = 500
-REPORT = Path("var/sim-report.json")
+DEFAULT_SEEDS = 2000
+# Seeds run in blocks, one test each, so `make test-sim` spreads them over both cores.
+BLOCK = 250
+REPORT_DIR = Path("var")
 
 
 @pytest.fixture(scope="module")
@@ -37,25 +40,28 @@ async def databases(templates: Templates, tmp_path: Path) -> AsyncIterator[Datab
     await dbs.close()
 
 
-def _seeds() -> list[int]:
+def _blocks() -> list[range]:
     one = os.environ.get("LENDING_SIM_SEED")
     if one:
-        return [int(one)]
-    return list(range(int(os.environ.get("LENDING_SIM_SEEDS", DEFAULT_SEEDS))))
+        return [range(int(one), int(one) + 1)]
+    count = int(os.environ.get("LENDING_SIM_SEEDS", DEFAULT_SEEDS))
+    return [range(first, min(first + BLOCK, count)) for first in range(0, count, BLOCK)]
 
 
-def _write_report(summary: dict[str, object]) -> None:
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps(summary, indent=1) + "\n")
+def _write_report(block: range, summary: dict[str, object]) -> None:
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    path = REPORT_DIR / f"sim-report-{block.start}-{block.stop - 1}.json"
+    path.write_text(json.dumps(summary, indent=1) + "\n")
 
 
 def _replay(seed: int) -> str:
     return f"LENDING_SIM_SEED={seed} .venv/bin/pytest -q -s tests/sim/test_handoff_sim.py -k every"
 
 
-async def test_every_seed_settles_with_nothing_lost_or_doubled(databases: Databases):
+@pytest.mark.parametrize("block", _blocks(), ids=lambda b: f"seeds-{b.start}-{b.stop - 1}")
+async def test_every_seed_settles_with_nothing_lost_or_doubled(databases: Databases, block: range):
     catalog = load_catalog()
-    seeds = _seeds()
+    seeds = list(block)
     failed: list[SeedReport] = []
     totals: Counter[str] = Counter()
     loans = 0
@@ -75,10 +81,15 @@ async def test_every_seed_settles_with_nothing_lost_or_doubled(databases: Databa
                 break
         if len(seeds) == 1:
             print("\n".join(report.trace))
-    summary = {"seeds": len(seeds), "loans": loans, "faults": dict(sorted(totals.items()))}
+    summary = {
+        "seeds": f"{block.start}-{block.stop - 1}",
+        "count": len(seeds),
+        "loans": loans,
+        "faults": dict(sorted(totals.items())),
+    }
     print(json.dumps(summary, indent=1))
     if not failed and len(seeds) > 1:
-        _write_report(summary)
+        _write_report(block, summary)
     assert not failed, "\n".join(
         f"seed {r.seed} failed: {'; '.join(r.problems)}\n  replay: {_replay(r.seed)}"
         for r in failed
