@@ -75,10 +75,40 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="small counts for the service benches")
+    parser.add_argument(
+        "--services",
+        default="handoff,los_api,scaleout",
+        help="service benchmarks to run, comma-separated (none for none)",
+    )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=50_000,
+        help="LoanDisbursed events for the handoff throughput benchmark (0 to skip)",
+    )
+    parser.add_argument(
+        "--cob-loans",
+        type=int,
+        default=100_000,
+        help="loans for the close-of-business benchmark (0 to skip)",
+    )
     args = parser.parse_args()
     from tests.bench.booking import bench_booking
 
     results = [bench_schedule_360(args.repeats), bench_booking(max(3, args.repeats // 5))]
+    from tests.bench.suite import service_benchmarks
+
+    results += service_benchmarks(args.services, quick=args.quick)
+    if args.backlog:
+        from tests.bench.handoff_throughput import bench_handoff_throughput
+
+        backlog = min(args.backlog, 5_000) if args.quick else args.backlog
+        results.append(bench_handoff_throughput(repeats=1 if args.quick else 3, backlog=backlog))
+    if args.cob_loans:
+        from tests.bench.cob import bench_cob
+
+        results.append(bench_cob(min(args.cob_loans, 10_000) if args.quick else args.cob_loans))
     args.out.mkdir(parents=True, exist_ok=True)
     document = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
