@@ -177,6 +177,14 @@ async def test_write_off_needs_a_second_person_and_takes_everything_off_the_book
     assert final["recovery_income"] == D("-300.00")  # a credit balance: income
     assert final["cash_clearing"] - after["cash_clearing"] == D("300.00")
 
+    # The loan tape shows the status each date had.
+    for as_of, status in (("2024-07-15", "active"), ("2024-07-16", "written_off")):
+        tape = await client.get(
+            "/v1/reports/loan-tape", params={"as_of": as_of}, headers=token("auditor")
+        )
+        row = next(r for r in tape.text.splitlines()[1:] if r.split(",")[1] == "DEBTOR")
+        assert f",{status}," in row, (as_of, row)
+
     # A written-off loan cannot be written off again.
     twice = await client.post("/v1/loans/DEBTOR/write-off", json={"reason": "x"}, headers=maker)
     assert (twice.status_code, twice.json()["code"]) == (409, "loan_closed")

@@ -67,6 +67,8 @@ class LoanHeader:
     disbursement_date: date
     status: str
     paid_off_on: date | None
+    written_off_on: date | None
+    closed_on: date | None
     schedule_version: int
 
 
@@ -142,6 +144,8 @@ class ReportRepository:
             LoanRow.disbursement_date,
             LoanRow.status,
             LoanRow.paid_off_on,
+            LoanRow.written_off_on,
+            LoanRow.closed_on,
             LoanRow.schedule_version,
         ).where(LoanRow.disbursement_date <= cutoff.as_of)
         if cutoff.recorded_by is not None:

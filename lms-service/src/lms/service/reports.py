@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from lms.adapters.reports import BucketAsOf, Cutoff, LoanHeader, ReportRepository
 from lms.domain.errors import InvalidReportPeriodError
+from lms.domain.loan import LoanStatus
 from lms.domain.reports import (
     CurrencyPortfolio,
     LoanFacts,
@@ -75,10 +76,14 @@ def _money(amount: Decimal, currency: str) -> str:
 
 
 def _status_as_of(loan: LoanHeader, as_of: date) -> str:
-    """Active until the day it was paid off (later states keep their own dates)."""
-    if loan.paid_off_on is not None and loan.paid_off_on > as_of:
-        return "active"
-    return loan.status
+    """The loan's status on the date, from the dates it was paid off, written off, closed."""
+    if loan.closed_on is not None and loan.closed_on <= as_of:
+        return LoanStatus.CLOSED.value
+    if loan.written_off_on is not None and loan.written_off_on <= as_of:
+        return LoanStatus.WRITTEN_OFF.value
+    if loan.paid_off_on is not None and loan.paid_off_on <= as_of:
+        return LoanStatus.PAID_OFF.value
+    return LoanStatus.ACTIVE.value
 
 
 def _facts(
