@@ -187,7 +187,7 @@ def _wait(condition: Callable[[], bool], stack: Stack, timeout_s: float = 90) ->
         if condition():
             return
         time.sleep(0.25)
-    raise AssertionError("did not settle in time:\n" + stack.logs()[-4000:])
+    raise AssertionError("did not settle in time:\n" + stack.logs(tail=3000))
 
 
 @pytest.mark.parametrize("backend", backends())

@@ -174,8 +174,10 @@ class Stack:
                     continue  # died again while starting; the next heal restarts it
         return restarted
 
-    def logs(self) -> str:
-        """Both services' logs, for a failing test's report."""
+    def logs(self, tail: int | None = None) -> str:
+        """Both services' logs (the last `tail` characters of each), for a failing test."""
         return "\n".join(
-            p.log.read_text(errors="replace") for p in (self.los, self.lms) if p.log.exists()
+            f"--- {p.log.name} ---\n" + p.log.read_text(errors="replace")[-(tail or 0) :]
+            for p in (self.los, self.lms)
+            if p.log.exists()
         )

@@ -14,6 +14,9 @@ registered topics are created again, and every outbox row created within
 `broker_loss_republish_window_s` (0: all of them) is marked pending again, oldest first,
 so the relay publishes it again in order. That is safe by construction: every consumer
 de-duplicates by event id (the inbox), which is what at-least-once delivery asks of it.
+Every replica that sees the loss also rewinds its own consumers to the beginning of their
+partitions: their in-memory fetch positions point into the lost log, and a new log that
+has grown past such a position would otherwise be read from the middle.
 
 A business topic that a producer re-created before the heal may have a single partition:
 `ensure_topics` leaves an existing topic alone, so the watch logs which topics now have
@@ -70,6 +73,7 @@ class BrokerLossWatch:
         replication_factor: int = 1,
         topics: Sequence[Topic] = TOPICS,
         now: Callable[[], datetime] = utcnow,
+        on_loss: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.service = service
         self.bootstrap_servers = bootstrap_servers
@@ -81,6 +85,7 @@ class BrokerLossWatch:
         self.replication_factor = replication_factor
         self.topics = tuple(topics)
         self._now = now
+        self.on_loss = tuple(on_loss)
         self.armed = False
         self._loss_seen = False
         self.stats = WatchStats()
@@ -134,6 +139,8 @@ class BrokerLossWatch:
             self.stats.losses += 1
             self.stats.last_loss_at = self._now()
             metrics.BROKER_LOSSES.labels(self.service).inc()
+            for callback in self.on_loss:
+                callback()  # e.g. consumers read their partitions again from the beginning
         if not self.relay.is_leader:
             # The leader heals and puts the marker back; until then every replica sees it gone.
             logger.warning("broker lost its topics; waiting for the relay leader to heal")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
@@ -39,6 +40,8 @@ from servicekit.tables import DEAD_LETTERS, INBOX
 from servicekit.tracing import extract_context, get_tracer, span_traceparent
 
 logger = logging.getLogger("servicekit.inbox")
+REWIND_WINDOW_S = 60.0
+"""After a broker loss, partitions assigned within this many seconds are read from the start."""
 
 # How often the consumer loop refreshes its lag gauge.
 LAG_REFRESH_S = 1.0
@@ -428,6 +431,20 @@ class DeadLetterSink:
                 await uow.commit()
 
 
+class _RewindListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Passes newly assigned partitions to the consumer loop (nothing to do on revoke:
+    offsets are committed right after each database commit)."""
+
+    def __init__(self, on_assigned: Callable[[Any], None]) -> None:
+        self._on_assigned = on_assigned
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._on_assigned(assigned)
+
+
 class KafkaInboxConsumer:
     """The consumer loop: fetch, process each record in order, commit offsets after."""
 
@@ -447,6 +464,41 @@ class KafkaInboxConsumer:
         self._producer_factory = producer_factory
         self.consumer: Any = None
         self.lag: dict[tuple[str, int], int] = {}
+        self._rewind = False
+        self._rewind_until = 0.0
+        self._to_rewind: set[Any] = set()
+        self.rewinds = 0
+
+    def rewind(self) -> None:
+        """Read every assigned partition again from its beginning (the broker lost its data).
+
+        A consumer keeps its fetch position in memory across a broker that restarted empty:
+        left alone it would skip the records the new log holds below that position, and may
+        even commit that stale position to the new broker, where the group's next rebalance
+        would pick it up. So the consumer seeks to the beginning now, and again for every
+        partition assigned to it within `REWIND_WINDOW_S` after. Re-reading is safe: the
+        inbox de-duplicates by event id.
+        """
+        self._rewind = True
+
+    def _assigned(self, partitions: Any) -> None:
+        """Rebalance hook: within the rewind window, new partitions start from the beginning
+        (the group's committed offset may be a stale position committed after the loss)."""
+        if asyncio.get_running_loop().time() < self._rewind_until:
+            self._to_rewind.update(partitions)
+
+    async def _apply_rewind(self, consumer: Any) -> None:
+        if self._rewind:
+            self._rewind = False
+            self.rewinds += 1
+            self._rewind_until = asyncio.get_running_loop().time() + REWIND_WINDOW_S
+            self._to_rewind.update(consumer.assignment())
+            logger.warning("%s: the broker lost its data; reading from the beginning", self.name)
+        if self._to_rewind:
+            partitions = [tp for tp in self._to_rewind if tp in consumer.assignment()]
+            self._to_rewind.clear()
+            if partitions:
+                await consumer.seek_to_beginning(*partitions)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set."""
@@ -457,11 +509,18 @@ class KafkaInboxConsumer:
                 self._sink.producer = producer
         consumer = self._consumer_factory()
         self.consumer = consumer
+        # A group consumer gets the rewind hook; a hand-made test double may have no group.
+        topics = consumer.subscription() if hasattr(consumer, "subscription") else None
+        if topics:
+            consumer.subscribe(topics=sorted(topics), listener=_RewindListener(self._assigned))
         try:
             await consumer.start()
             lag_due = 0.0
             while not stop.is_set():
+                await self._apply_rewind(consumer)
                 batches = await consumer.getmany(timeout_ms=200)
+                if self._rewind:
+                    continue  # fetched from the lost log's positions: read again after the seek
                 # One transaction for the whole fetch, whatever partitions it spans: records
                 # keep their order within each partition, and every offset is committed
                 # after the database commit.

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lending_schemas import from_kafka
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from lending_schemas import LoanDisbursedV1, from_kafka, make_event, to_kafka
 from lending_schemas.examples import example_loan_disbursed_v1
+from servicekit.app import ConsumerSpec, _build_consumer
 from servicekit.broker import TansuBroker
 from servicekit.brokerwatch import BrokerLossWatch
 from servicekit.db import UnitOfWorkFactory
+from servicekit.inbox import KafkaInboxConsumer
 from servicekit.kafka import ensure_topics, make_producer
 from servicekit.outbox import OutboxRelay, outbox_status, stage_event
 from servicekit.settings import ServiceSettings
@@ -139,3 +144,93 @@ async def test_a_standby_replica_notices_but_leaves_healing_to_the_leader(
     assert await watch.check_once() is True
     assert watch.stats.republished == 1
     assert await watch.check_once() is False
+
+
+async def _send_disbursed(broker: TansuBroker, loan_ids: list[str]) -> None:
+    """LoanDisbursed events for `loan_ids`, all to partition 0, in order."""
+    settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for loan_id in loan_ids:
+            record = to_kafka(
+                make_event(
+                    example_loan_disbursed_v1(loan_id=loan_id),
+                    source="/los",
+                    subject=loan_id,
+                    sequence=1,
+                )
+            )
+            await producer.send_and_wait(
+                TOPIC, record.value, key=record.key, partition=0, headers=list(record.headers)
+            )
+    finally:
+        await producer.stop()
+
+
+async def _consume_until(
+    inbox: KafkaInboxConsumer, seen: list[str], expected: set[str], timeout_s: float = 20
+) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(inbox.run(stop))
+    try:
+        for _ in range(int(timeout_s / 0.05)):
+            if expected <= set(seen):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+
+
+async def test_consumers_read_again_from_the_beginning_after_a_loss(
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+) -> None:
+    """The new broker may hold a stale committed position (committed by a consumer that
+    still read the lost log's offsets): after a loss the consumer must not trust it."""
+    await ensure_topics(broker.bootstrap_servers)
+    settings = ServiceSettings(
+        service_name="test", kafka_bootstrap_servers=broker.bootstrap_servers
+    )
+    seen: list[str] = []
+
+    async def record(session: Any, model: LoanDisbursedV1, envelope: Any) -> None:
+        seen.append(model.loan_id)
+
+    spec = ConsumerSpec(
+        name="c", group_id="g-rewind", topics=[TOPIC], handlers={"LoanDisbursed": record}
+    )
+    inbox = _build_consumer(settings, uow_factory, spec)
+    await _send_disbursed(broker, ["OLD1", "OLD2", "OLD3"])
+    await _consume_until(inbox, seen, {"OLD1", "OLD2", "OLD3"})
+    assert seen == ["OLD1", "OLD2", "OLD3"]
+
+    relay = _relay(uow_factory, broker)
+    watch = BrokerLossWatch(
+        "test",
+        broker.bootstrap_servers,
+        uow_factory.session_factory,
+        relay,
+        on_loss=[inbox.rewind],
+    )
+    await watch.check_once()  # arms
+    broker.restart()
+    await ensure_topics(broker.bootstrap_servers)
+    fresh = [f"NEW{n}" for n in range(5)]
+    await _send_disbursed(broker, fresh)
+    # The group's position on the new broker is the old log's: offset 3 of 5.
+    partition = TopicPartition(TOPIC, 0)
+    committer = AIOKafkaConsumer(
+        bootstrap_servers=broker.bootstrap_servers, group_id="g-rewind", enable_auto_commit=False
+    )
+    await committer.start()
+    try:
+        committer.assign([partition])
+        await committer.commit({partition: 3})
+    finally:
+        await committer.stop()
+
+    assert await watch.check_once() is True
+    await _consume_until(inbox, seen, set(fresh))
+    assert seen[3:] == fresh, "every event of the new log, from its first offset"
+    assert inbox.rewinds == 1
