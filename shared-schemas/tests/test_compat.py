@@ -203,22 +203,22 @@ def test_codes_are_stable():
 
 
 class AddsOptional(LoanDisbursedV1):
-    version: ClassVar[str] = "1.2"
+    version: ClassVar[str] = "1.3"
     collateral_ref: str | None = None
 
 
 class NarrowsTerm(LoanDisbursedV1):
-    version: ClassVar[str] = "1.2"
+    version: ClassVar[str] = "1.3"
     term: Annotated[int, Field(strict=True, ge=1, le=60)]
 
 
 class DropsTreatment(LoanDisbursedV1):
-    version: ClassVar[str] = "1.2"
+    version: ClassVar[str] = "1.3"
     interest_basis: Literal["equal_periods"]
 
 
 class AddsRequired(LoanDisbursedV1):
-    version: ClassVar[str] = "1.2"
+    version: ClassVar[str] = "1.3"
     branch_code: str
 
 
@@ -249,13 +249,13 @@ def test_missing_snapshot_and_write(tmp_path):
     problems = check_all([LoanDisbursedV1], tmp_path)
     assert [p.code for p in problems] == ["missing_snapshot"]
     written = write_snapshots([LoanDisbursedV1], tmp_path)
-    assert written == [tmp_path / "LoanDisbursed" / "1.1.json"]
+    assert written == [tmp_path / "LoanDisbursed" / "1.2.json"]
     assert check_all([LoanDisbursedV1], tmp_path) == []
     assert write_snapshots([LoanDisbursedV1], tmp_path) == []
 
 
 def test_write_never_overwrites(tmp_path):
-    path = tmp_path / "LoanDisbursed" / "1.1.json"
+    path = tmp_path / "LoanDisbursed" / "1.2.json"
     path.parent.mkdir()
     path.write_text('{"type": "object"}\n')
     assert write_snapshots([LoanDisbursedV1], tmp_path) == []
@@ -265,15 +265,15 @@ def test_write_never_overwrites(tmp_path):
 
 def test_backward_transitive(tmp_path):
     write_snapshots([LoanDisbursedV1, AddsOptional], tmp_path)
-    assert snapshot_versions("LoanDisbursed", tmp_path) == ["1.1", "1.2"]
+    assert snapshot_versions("LoanDisbursed", tmp_path) == ["1.2", "1.3"]
 
     class DropsCollateral(LoanDisbursedV1):
-        version: ClassVar[str] = "1.3"
+        version: ClassVar[str] = "1.4"
 
     write_snapshots([DropsCollateral], tmp_path)
     problems = check_all([DropsCollateral], tmp_path)
     assert [(p.code, p.path, p.context) for p in problems] == [
-        ("removed_field", "$.collateral_ref", "LoanDisbursed 1.3 vs snapshot 1.2")
+        ("removed_field", "$.collateral_ref", "LoanDisbursed 1.4 vs snapshot 1.3")
     ]
     assert "collateral_ref" in str(problems[0])
 
@@ -293,7 +293,7 @@ def test_version_regressed(tmp_path):
 
 def test_doc_only_changes_do_not_need_a_bump(tmp_path):
     write_snapshots([LoanDisbursedV1], tmp_path)
-    path = tmp_path / "LoanDisbursed" / "1.1.json"
+    path = tmp_path / "LoanDisbursed" / "1.2.json"
     schema = json.loads(path.read_text())
     schema["description"] = "reworded"
     schema["properties"]["party_ref"]["description"] = "reworded too"
@@ -316,4 +316,4 @@ def test_cli_failure_and_write(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "wrote" in out
     assert (tmp_path / "LoanBooked" / "1.0.json").is_file()
-    assert (tmp_path / "LoanDisbursed" / "1.1.json").is_file()
+    assert (tmp_path / "LoanDisbursed" / "1.2.json").is_file()

@@ -39,7 +39,7 @@ def test_to_kafka_layout(disbursed_event):
     assert record.header("ce_type") == b"lending.LoanDisbursed.v1"
     assert record.header("ce_time") == b"2024-05-01T09:30:05.123456Z"
     assert record.header("ce_sequence") == b"7"
-    assert record.header("ce_dataschema") == b"urn:lending:schema:LoanDisbursed:1.1"
+    assert record.header("ce_dataschema") == b"urn:lending:schema:LoanDisbursed:1.2"
     assert record.header("content-type") == b"application/json"
     assert record.header("nope") is None
     assert b" " not in record.value.replace(b"\\u0020", b"")  # compact separators

@@ -33,10 +33,10 @@ from lending_schemas.v1.loan_servicing import (
 )
 
 
-class LoanDisbursedV1_1(LoanDisbursedV1):
-    """What a producer on minor 1.1 would publish: one more optional field."""
+class LoanDisbursedV1_3(LoanDisbursedV1):
+    """What a producer on a later minor (1.3) would publish: one more optional field."""
 
-    version: ClassVar[str] = "1.1"
+    version: ClassVar[str] = "1.3"
     collateral_ref: str | None = None
 
 
@@ -95,7 +95,7 @@ def test_parse_ce_type():
 def test_make_event_fields(disbursed):
     event = make_event(disbursed, source="/los", subject=disbursed.loan_id, sequence=3)
     assert event.type == "lending.LoanDisbursed.v1"
-    assert event.dataschema == "urn:lending:schema:LoanDisbursed:1.1"
+    assert event.dataschema == "urn:lending:schema:LoanDisbursed:1.2"
     assert event.specversion == "1.0"
     assert event.datacontenttype == "application/json"
     assert event.subject == "LN-2024-000123"
@@ -147,9 +147,9 @@ def test_make_event_refuses_unknown_major(disbursed):
 
 
 def test_newer_minor_with_extra_field_parses(disbursed):
-    newer = LoanDisbursedV1_1.model_validate(disbursed.model_dump() | {"collateral_ref": "COL-9"})
+    newer = LoanDisbursedV1_3.model_validate(disbursed.model_dump() | {"collateral_ref": "COL-9"})
     event = make_event(newer, source="/los", subject=newer.loan_id, sequence=1)
-    assert event.dataschema == "urn:lending:schema:LoanDisbursed:1.1"
+    assert event.dataschema == "urn:lending:schema:LoanDisbursed:1.3"
     assert event.type == "lending.LoanDisbursed.v1"
     assert event.data["collateral_ref"] == "COL-9"
     record = to_kafka(event)

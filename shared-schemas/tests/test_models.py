@@ -27,11 +27,11 @@ def _data(**changes):
 
 def test_metadata():
     assert LoanDisbursedV1.event_type == "LoanDisbursed"
-    assert LoanDisbursedV1.version == "1.1"
-    assert LoanDisbursedV1.dataschema() == "urn:lending:schema:LoanDisbursed:1.1"
+    assert LoanDisbursedV1.version == "1.2"
+    assert LoanDisbursedV1.dataschema() == "urn:lending:schema:LoanDisbursed:1.2"
     assert LoanDisbursedV1.ce_type() == "lending.LoanDisbursed.v1"
     assert LoanDisbursedV1.major() == 1
-    assert LoanDisbursedV1.minor() == 1
+    assert LoanDisbursedV1.minor() == 2
     assert LoanBookedV1.dataschema() == "urn:lending:schema:LoanBooked:1.0"
 
 

@@ -79,37 +79,40 @@ def run_journey(
     monthly_obligations: str = "300.00",
     booked_timeout_s: float = 30.0,
     national_id: str | None = None,
+    applicant: dict[str, Any] | None = None,
+    refinances_loan_id: str | None = None,
 ) -> dict[str, Any]:
-    """Walk applicant → application → decision → offer → acceptance → disbursement → booked loan."""
-    applicant = _ok(
-        los.post(
-            "/v1/applicants",
-            # A GB National Insurance number (the applicant's address is in GB).
-            json={
-                **APPLICANT,
-                "national_id": national_id or f"AB{uuid.uuid4().int % 10**6:06d}C",
-            },
-            headers=_h(tokens.agent),
-        ),
-        201,
-    )
-    application = _ok(
-        los.post(
-            "/v1/applications",
-            json={
-                "applicant_id": applicant["id"],
-                "product_code": "PL-STD",
-                "requested_amount": amount,
-                "currency": "USD",
-                "term": term,
-                "purpose": "home improvement",
-                "monthly_income": APPLICANT["monthly_income"],
-                "monthly_obligations": monthly_obligations,
-            },
-            headers=_h(tokens.agent),
-        ),
-        201,
-    )
+    """Walk applicant → application → decision → offer → acceptance → disbursement → booked loan.
+
+    Given an `applicant` (from an earlier journey) it applies for them again; given
+    `refinances_loan_id` the new loan is a renewal or top-up that pays that loan off.
+    """
+    if applicant is None:
+        applicant = _ok(
+            los.post(
+                "/v1/applicants",
+                # A GB National Insurance number (the applicant's address is in GB).
+                json={
+                    **APPLICANT,
+                    "national_id": national_id or f"AB{uuid.uuid4().int % 10**6:06d}C",
+                },
+                headers=_h(tokens.agent),
+            ),
+            201,
+        )
+    body: dict[str, Any] = {
+        "applicant_id": applicant["id"],
+        "product_code": "PL-STD",
+        "requested_amount": amount,
+        "currency": "USD",
+        "term": term,
+        "purpose": "home improvement",
+        "monthly_income": APPLICANT["monthly_income"],
+        "monthly_obligations": monthly_obligations,
+    }
+    if refinances_loan_id is not None:
+        body["refinances_loan_id"] = refinances_loan_id
+    application = _ok(los.post("/v1/applications", json=body, headers=_h(tokens.agent)), 201)
     app_id = application["id"]
     decided = _ok(los.post(f"/v1/applications/{app_id}/submit", headers=_h(tokens.agent)), 200)
     if decided["status"] == "referred":

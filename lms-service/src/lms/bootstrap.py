@@ -13,6 +13,7 @@ from lms.api.errors import DOMAIN_ERRORS
 from lms.api.ledger import router as ledger_router
 from lms.api.loans import router as loans_router
 from lms.api.reports import router as reports_router
+from lms.api.restructure import router as restructure_router
 from lms.api.servicing import router as servicing_router
 from lms.api.statements import router as statements_router
 from lms.api.writeoff import loans_router as writeoff_loans_router
@@ -59,6 +60,7 @@ def build_app(settings: LmsSettings, clock: Clock | None = None) -> FastAPI:
             collections_router,
             writeoff_loans_router,
             requests_router,
+            restructure_router,
         ],
         domain_errors=DOMAIN_ERRORS,
         scrape_hooks=[refresh_portfolio_gauges],

@@ -19,6 +19,7 @@ from lms.adapters.orm import (
     LoanRow,
     PaymentRow,
     PostingRow,
+    ServicingRequestRow,
     StatementLineRow,
 )
 
@@ -128,6 +129,32 @@ async def test_repayment_external_ref_and_charge_reason_are_inert(
         assert reasons == [payload]
     transactions = await client.get("/v1/loans/LN-1/transactions", headers=admin)
     assert transactions.status_code == 200
+    await _intact(client, token, app)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+async def test_servicing_request_reasons_and_comments_are_inert(client, token, app, loan, payload):
+    asks = [
+        ("/v1/loans/LN-1/restructure", {"kind": "reschedule", "extend_by": 2, "reason": payload}),
+        ("/v1/loans/LN-1/write-off", {"reason": payload}),
+    ]
+    for path, body in asks:
+        asked = await client.post(path, json=body, headers=token("servicing_agent", sub="maker"))
+        assert asked.status_code == 201, asked.text
+        assert asked.json()["reason"] == payload
+        rejected = await client.post(
+            f"/v1/servicing-requests/{asked.json()['id']}/reject",
+            json={"comment": payload},
+            headers=token("credit_manager", sub="checker"),
+        )
+        assert rejected.status_code == 200, rejected.text
+        stored = await client.get(
+            f"/v1/servicing-requests/{asked.json()['id']}", headers=token("credit_manager")
+        )
+        assert (stored.json()["reason"], stored.json()["decision_comment"]) == (payload, payload)
+    async with app.state.uow_factory() as uow:
+        reasons = (await uow.session.scalars(select(ServicingRequestRow.reason))).all()
+    assert reasons == [payload, payload]
     await _intact(client, token, app)
 
 

@@ -93,7 +93,7 @@ async def test_approve_offer_accept_disburse(client, auth, app, clock):
     assert row["key"] == loan_id
     headers = {k: v for k, v in row["headers"]}
     assert headers["ce_type"] == "lending.LoanDisbursed.v1"
-    assert headers["ce_dataschema"] == "urn:lending:schema:LoanDisbursed:1.1"
+    assert headers["ce_dataschema"] == "urn:lending:schema:LoanDisbursed:1.2"
     assert headers["ce_subject"] == loan_id
     assert headers["ce_source"] == "/los"
     envelope = from_kafka(row["payload"].encode(), [(k, v.encode()) for k, v in row["headers"]])

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from lms.adapters.ledger_scope import loan_postings
 from lms.adapters.orm import (
     ChargeRow,
     CobChunkRow,
@@ -203,6 +204,13 @@ class CobRepository:
         return chunk if chunk is not None and chunk.status == CHUNK_PENDING else None
 
     # -- the chunk's loans ------------------------------------------------------------
+
+    async def tune_chunk_transaction(self) -> None:
+        """PostgreSQL: no JIT for the chunk's statements. Their plans cost enough to cross
+        the JIT threshold, but compiling (about 0.1 s per statement, measured with EXPLAIN
+        ANALYZE on a 10,000-loan chunk) costs more than it saves on that many rows."""
+        if self.is_postgresql:
+            await self.session.execute(text("SET LOCAL jit = off"))
 
     async def bump_row_versions(self, loans: LoanRange) -> int:
         """One set-based UPDATE: every active loan of the chunk gets a new row_version.
@@ -665,13 +673,15 @@ class CobRepository:
         stmt = select(InterestAccrualRow.amount).where(InterestAccrualRow.loan_id == loan_id)
         return sum((a for a in (await self.session.scalars(stmt)).all()), Decimal(0))
 
-    async def loan_account_balance(self, loan_id: str, account: str) -> Decimal:
-        """Debits minus credits on one account over the loan's own entries."""
-        stmt = (
-            select(PostingRow.side, PostingRow.amount)
-            .join(JournalEntryRow, JournalEntryRow.id == PostingRow.entry_id)
-            .where(JournalEntryRow.loan_id == loan_id, PostingRow.account == account)
-        )
+    async def loan_account_balance(
+        self, loan_id: str, account: str, entry_type: str | None = None
+    ) -> Decimal:
+        """Debits minus credits on one account over the loan's postings (in entries of one
+        type): its own entries' and those tagged to it in other loans' entries."""
+        conditions: list[Any] = [PostingRow.account == account]
+        if entry_type is not None:
+            conditions.append(JournalEntryRow.entry_type == entry_type)
+        stmt = loan_postings([PostingRow.side, PostingRow.amount], loan_id, *conditions)
         total = Decimal(0)
         for side, amount in (await self.session.execute(stmt)).all():
             total += amount if side == "debit" else -amount

@@ -186,6 +186,9 @@ class PostingRow(Base):
     side: Mapped[str] = mapped_column(String(6))
     amount: Mapped[Decimal] = mapped_column(ExactDecimal())
     currency: Mapped[str] = mapped_column(String(3))
+    # The loan this posting belongs to when it is not the entry's own (NULL: the entry's
+    # loan); an entry spanning two loans, e.g. a renewal settling the old loan (0008).
+    loan_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
 
     entry: Mapped[JournalEntryRow] = relationship(back_populates="postings")
 
@@ -377,6 +380,27 @@ class ServicingRequestRow(Base):
     decision_comment: Mapped[str | None] = mapped_column(String(500), nullable=True)
     outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
+
+
+class LoanRestructureRow(Base):
+    """An approved restructure: an event of the loan's replay (reschedule, payment holiday
+    or re-aging from its effective date), with the accrual re-basing it posted."""
+
+    __tablename__ = "loan_restructures"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("servicing_requests.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    effective_date: Mapped[date] = mapped_column(Date)
+    seq: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    currency: Mapped[str] = mapped_column(String(3))
+    accrual_adjustment: Mapped[Decimal] = mapped_column(ExactDecimal())
+    schedule_version_from: Mapped[int] = mapped_column(Integer)
+    schedule_version_to: Mapped[int] = mapped_column(Integer)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class RecoveryRow(Base):

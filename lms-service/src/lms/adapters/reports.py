@@ -14,6 +14,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from lms.adapters.ledger_scope import entry_ids_touching, posting_loan_id
 from lms.adapters.orm import (
     DelinquencyHistoryRow,
     InstallmentRow,
@@ -157,17 +158,25 @@ class ReportRepository:
         self, cutoff: Cutoff, loan_ids: Sequence[str] | None = None
     ) -> dict[str, dict[str, Decimal]]:
         """Per loan and component: the receivable's balance (debits minus credits); every
-        loan, or those of `loan_ids`."""
-        only_entries = [] if loan_ids is None else [JournalEntryRow.loan_id.in_(list(loan_ids))]
+        loan, or those of `loan_ids`. A posting counts for its own loan, or its entry's."""
+        loan = posting_loan_id()
+        only_entries = (
+            []
+            if loan_ids is None
+            else [
+                JournalEntryRow.id.in_(entry_ids_touching(loan_ids)),
+                loan.in_(list(loan_ids)),
+            ]
+        )
         only_accruals = [] if loan_ids is None else [InterestAccrualRow.loan_id.in_(list(loan_ids))]
         posted = await self._sums(
-            [JournalEntryRow.loan_id, PostingRow.account],
+            [loan, PostingRow.account],
             PostingRow.amount,
             base=JournalEntryRow,
             side=PostingRow.side,
             joins=[(PostingRow, PostingRow.entry_id == JournalEntryRow.id)],
             where=[
-                JournalEntryRow.loan_id.is_not(None),
+                loan.is_not(None),
                 PostingRow.account.in_(list(RECEIVABLES)),
                 *cutoff.entries(),
                 *only_entries,
@@ -229,6 +238,9 @@ class ReportRepository:
                 and_(
                     JournalEntryRow.entry_type == "disbursement",
                     PostingRow.account == "loans_receivable_principal",
+                    # A renewal's disbursement also settles the old loan's principal (a
+                    # posting tagged to that loan): that is not principal disbursed.
+                    posting_loan_id() == JournalEntryRow.loan_id,
                 ),
                 and_(
                     JournalEntryRow.entry_type.in_(PAYMENT_ENTRIES),
@@ -315,10 +327,11 @@ class ReportRepository:
         return {str(k): v for k, v in (await self.session.execute(stmt)).all()}
 
     async def paid_to_date(self, cutoff: Cutoff) -> dict[str, tuple[Decimal, date | None]]:
-        """Per loan: cash received net of reversals (from the ledger) and the value date of
-        the last payment not reversed by the cutoff."""
+        """Per loan: money received net of reversals (from the ledger) and the value date of
+        the last payment not reversed by the cutoff. Money received is cash, plus what a
+        renewal's disbursement settled the loan with (its postings tagged to the loan)."""
         cash = await self._sums(
-            [JournalEntryRow.loan_id],
+            [posting_loan_id()],
             PostingRow.amount,
             base=JournalEntryRow,
             side=PostingRow.side,
@@ -329,6 +342,21 @@ class ReportRepository:
                 *cutoff.entries(),
             ],
         )
+        settled = await self._sums(
+            [PostingRow.loan_id],
+            PostingRow.amount,
+            base=JournalEntryRow,
+            joins=[(PostingRow, PostingRow.entry_id == JournalEntryRow.id)],
+            where=[
+                JournalEntryRow.entry_type == "disbursement",
+                PostingRow.loan_id.is_not(None),
+                PostingRow.loan_id != JournalEntryRow.loan_id,
+                PostingRow.side == "credit",
+                *cutoff.entries(),
+            ],
+        )
+        for key, amount in settled.items():
+            cash[key] = cash.get(key, ZERO) + amount
         live = _not_reversed_by(cutoff.as_of, cutoff.recorded_by)
         conditions: list[Any] = [PaymentRow.value_date <= cutoff.as_of]
         if cutoff.recorded_by is not None:

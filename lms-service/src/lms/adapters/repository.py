@@ -12,12 +12,14 @@ from sqlalchemy import Table, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from lms.adapters.ledger_scope import entry_ids_touching, posting_loan_id
 from lms.adapters.orm import (
     BankStatementRow,
     ChargeRow,
     InstallmentRow,
     JournalEntryRow,
     LoanFeeRow,
+    LoanRestructureRow,
     LoanRow,
     PaymentRow,
     PostingRow,
@@ -226,10 +228,15 @@ class JournalRepository:
         """Stage a new entry with its postings."""
         self.session.add(entry)
 
-    async def insert_entries(self, entries: Sequence[NewJournalEntry]) -> None:
-        """Write entries and their postings: one statement for each of the two tables."""
+    async def insert_entries(self, entries: Sequence[NewJournalEntry]) -> list[int]:
+        """Write entries and their postings: one statement for each of the two tables.
+
+        Returns the new entries' ids in order. Every posting of one call must carry the same
+        columns (COPY takes the first row's): a posting with its own `loan_id` goes in a
+        call whose postings all name theirs (None for the entry's loan).
+        """
         if not entries:
-            return
+            return []
         ids = (
             (
                 await self.session.execute(
@@ -246,12 +253,14 @@ class JournalRepository:
             for posting in e.postings
         ]
         await bulk_insert(self.session, _POSTINGS, postings)
+        return list(ids)
 
     async def for_loan(self, loan_id: str) -> Sequence[JournalEntryRow]:
-        """Every entry of a loan with its postings, oldest first."""
+        """Every entry with a posting on the loan (its own, and another loan's entry that
+        settled it) with its postings, oldest first."""
         stmt = (
             select(JournalEntryRow)
-            .where(JournalEntryRow.loan_id == loan_id)
+            .where(JournalEntryRow.id.in_(entry_ids_touching([loan_id])))
             .order_by(JournalEntryRow.id)
             .options(selectinload(JournalEntryRow.postings))
         )
@@ -260,15 +269,14 @@ class JournalRepository:
     async def page_for_loan(
         self, loan_id: str, *, limit: int, offset: int
     ) -> tuple[Sequence[JournalEntryRow], int]:
-        """A page of a loan's entries, oldest first, with the total count."""
+        """A page of the entries with a posting on the loan, oldest first, with the total."""
+        touching = JournalEntryRow.id.in_(entry_ids_touching([loan_id]))
         total = await self.session.scalar(
-            select(func.count())
-            .select_from(JournalEntryRow)
-            .where(JournalEntryRow.loan_id == loan_id)
+            select(func.count()).select_from(JournalEntryRow).where(touching)
         )
         stmt = (
             select(JournalEntryRow)
-            .where(JournalEntryRow.loan_id == loan_id)
+            .where(touching)
             .order_by(JournalEntryRow.id)
             .limit(limit)
             .offset(offset)
@@ -303,23 +311,27 @@ class JournalRepository:
         ]
 
     async def loan_account_balances(self) -> dict[str, dict[str, Decimal]]:
-        """Per loan and account: debits minus credits, from the postings alone."""
+        """Per loan and account: debits minus credits, from the postings alone (each posting
+        counts for its own loan, or its entry's)."""
         balances: dict[str, dict[str, Decimal]] = {}
+        loan = posting_loan_id()
         if self._sums_in_sql():
             signed = case((PostingRow.side == "debit", PostingRow.amount), else_=-PostingRow.amount)
             stmt = (
-                select(JournalEntryRow.loan_id, PostingRow.account, func.sum(signed))
+                select(loan, PostingRow.account, func.sum(signed))
+                .select_from(JournalEntryRow)
                 .join(PostingRow, PostingRow.entry_id == JournalEntryRow.id)
-                .where(JournalEntryRow.loan_id.is_not(None))
-                .group_by(JournalEntryRow.loan_id, PostingRow.account)
+                .where(loan.is_not(None))
+                .group_by(loan, PostingRow.account)
             )
             for loan_id, account, total in (await self.session.execute(stmt)).all():
                 balances.setdefault(str(loan_id), {})[account] = Decimal(total or 0)
             return balances
         stmt2 = (
-            select(JournalEntryRow.loan_id, PostingRow.account, PostingRow.side, PostingRow.amount)
+            select(loan, PostingRow.account, PostingRow.side, PostingRow.amount)
+            .select_from(JournalEntryRow)
             .join(PostingRow, PostingRow.entry_id == JournalEntryRow.id)
-            .where(JournalEntryRow.loan_id.is_not(None))
+            .where(loan.is_not(None))
         )
         for loan_id, account, side, amount in (await self.session.execute(stmt2)).all():
             per_loan = balances.setdefault(str(loan_id), {})
@@ -351,6 +363,25 @@ class PaymentRepository:
             .options(selectinload(PaymentRow.allocations))
         )
         return (await self.session.scalars(stmt)).all()
+
+    async def restructures_for_loan(self, loan_id: str) -> Sequence[LoanRestructureRow]:
+        """Every approved restructure of a loan in recording order."""
+        stmt = (
+            select(LoanRestructureRow)
+            .where(LoanRestructureRow.loan_id == loan_id)
+            .order_by(LoanRestructureRow.seq)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def accrual_adjustments(self, loan_id: str | None = None) -> dict[str, Decimal]:
+        """Per loan, the accrual re-basing its restructures posted (summed exactly)."""
+        stmt = select(LoanRestructureRow.loan_id, LoanRestructureRow.accrual_adjustment)
+        if loan_id is not None:
+            stmt = stmt.where(LoanRestructureRow.loan_id == loan_id)
+        totals: dict[str, Decimal] = {}
+        for loan, amount in (await self.session.execute(stmt)).all():
+            totals[loan] = totals.get(loan, Decimal(0)) + amount
+        return totals
 
     async def charges_for_loan(self, loan_id: str) -> Sequence[ChargeRow]:
         """Every charge of a loan in recording order."""

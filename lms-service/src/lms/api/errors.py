@@ -18,6 +18,7 @@ from lms.domain.errors import (
     InvalidAmountError,
     InvalidChargeError,
     InvalidReportPeriodError,
+    InvalidRestructureError,
     InvalidValueDateError,
     LoanClosedError,
     LoanConflictError,
@@ -32,6 +33,8 @@ from lms.domain.errors import (
     RequestDecidedError,
     RequestNotFoundError,
     RequestPendingError,
+    RestructureBlockedError,
+    ScheduleVersionNotFoundError,
     TaskNotFoundError,
     TaskNotOpenError,
     UnbalancedEntryError,
@@ -39,6 +42,9 @@ from lms.domain.errors import (
 )
 
 DOMAIN_ERRORS: dict[type[Exception], int] = {
+    InvalidRestructureError: 422,
+    ScheduleVersionNotFoundError: 404,
+    RestructureBlockedError: 409,
     FourEyesViolationError: 403,
     RequestNotFoundError: 404,
     RequestPendingError: 409,

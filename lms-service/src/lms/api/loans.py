@@ -96,13 +96,23 @@ async def get_loan_endpoint(loan_id: str, uow: UowDep, clock: ClockDep, _caller:
 @router.get(
     "/{loan_id}/schedule",
     response_model=ScheduleOut,
-    responses={**_PROBLEMS, 404: {"description": "Unknown loan (code loan_not_found)"}},
+    responses={
+        **_PROBLEMS,
+        404: {
+            "description": "Unknown loan or version (loan_not_found, schedule_version_not_found)"
+        },
+    },
 )
 async def get_schedule_endpoint(
-    loan_id: str, uow: UowDep, clock: ClockDep, _caller: Reader
+    loan_id: str,
+    uow: UowDep,
+    clock: ClockDep,
+    _caller: Reader,
+    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> ScheduleOut:
-    """The current schedule version with paid amounts and each installment's status today."""
-    view = await get_schedule(uow, loan_id, today=clock.today())
+    """The current schedule version with paid amounts and each installment's status today;
+    `version` shows an earlier one (a restructure or re-amortisation keeps the old ones)."""
+    view = await get_schedule(uow, loan_id, today=clock.today(), version=version)
     items = [
         InstallmentOut(
             number=line.installment.number,

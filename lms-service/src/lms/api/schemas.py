@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
@@ -194,6 +194,13 @@ class PostingOut(_Out):
     account: str
     side: str
     amount: Money
+    loan_id: str | None = Field(
+        default=None,
+        description=(
+            "The loan the posting belongs to: the entry's, or another loan's when the entry "
+            "spans two (a renewal's disbursement settling the old loan)."
+        ),
+    )
 
 
 class MovementOut(_Out):
@@ -319,6 +326,27 @@ class WriteOffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
+
+
+class RestructureIn(BaseModel):
+    """A restructure request; which fields apply depends on `kind` (see the guide)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["reschedule", "payment_holiday", "re_age"]
+    reason: str = Field(min_length=1, max_length=500)
+    extend_by: int = Field(default=0, ge=0, le=120, description="Installments added.")
+    annual_rate: Decimal | None = Field(
+        default=None, ge=0, lt=1, description="New nominal annual rate (0.12 = 12%)."
+    )
+    installment_amount: Decimal | None = Field(
+        default=None, gt=0, description="New regular installment; the term follows from it."
+    )
+    holiday_periods: int = Field(default=0, ge=0, le=12, description="Due dates skipped.")
+    capitalise_interest: bool = Field(
+        default=False,
+        description="Holiday interest added to principal (else spread, no interest on it).",
+    )
 
 
 class DecisionIn(BaseModel):

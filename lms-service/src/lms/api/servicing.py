@@ -22,6 +22,7 @@ from lms.api.schemas import (
 )
 from lms.domain.allocation import Component, totals_by_component
 from lms.service.ledger import loan_transactions
+from lms.service.renewal import is_settlement
 from lms.service.servicing import (
     PaymentView,
     charge_installment,
@@ -34,6 +35,7 @@ from lms.service.servicing import (
 from loanmath import round_money
 from servicekit.auth import Principal, require_roles
 from servicekit.deps import ClockDep, UowDep
+from servicekit.errors import ProblemError
 from servicekit.routing import api_router
 
 Payer = Annotated[Principal, Depends(require_roles("servicing_agent", "finance"))]
@@ -134,12 +136,25 @@ async def get_repayment(loan_id: str, payment_id: str, uow: UowDep, _caller: Rea
 @router.post(
     "/{loan_id}/repayments/{payment_id}/reversal",
     response_model=PaymentOut,
-    responses={**_COMMON, 409: {"description": "payment_already_reversed"}},
+    responses={
+        **_COMMON,
+        409: {"description": "payment_already_reversed or settlement_not_reversible"},
+    },
 )
 async def post_reversal(
     loan_id: str, payment_id: str, uow: UowDep, clock: ClockDep, _caller: Finance
 ) -> PaymentOut:
-    """Reverse a payment with a mirror journal entry; later payments are re-applied."""
+    """Reverse a payment with a mirror journal entry; later payments are re-applied.
+
+    A renewal's settlement of the loan (paid out of the new loan, no cash) is not reversed
+    on its own: 409 `settlement_not_reversible`."""
+    if await is_settlement(uow, loan_id, payment_id):
+        raise ProblemError(
+            409,
+            "settlement_not_reversible",
+            f"Payment {payment_id} settled the loan out of a renewal's disbursement; it brought "
+            "no cash and is not reversed on its own.",
+        )
     view = await reverse_repayment(uow, loan_id, payment_id, now=clock.now(), today=clock.today())
     return payment_out(view)
 
@@ -236,7 +251,12 @@ async def get_transactions(
                 currency=m.entry.currency,
                 reference=m.entry.reference,
                 postings=[
-                    PostingOut(account=p.account, side=p.side, amount=p.amount)
+                    PostingOut(
+                        account=p.account,
+                        side=p.side,
+                        amount=p.amount,
+                        loan_id=p.loan_id or m.entry.loan_id,
+                    )
                     for p in m.entry.postings
                 ],
                 payment=payment,

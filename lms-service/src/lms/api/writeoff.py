@@ -14,9 +14,9 @@ from lms.api.schemas import (
     ServicingRequestOut,
     WriteOffIn,
 )
+from lms.service.requests import RequestView
 from lms.service.writeoff import (
     RecoveryView,
-    RequestView,
     close_loan,
     decide_request,
     get_request,
@@ -51,7 +51,7 @@ _COMMON: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _request_out(view: RequestView) -> ServicingRequestOut:
+def request_out(view: RequestView) -> ServicingRequestOut:
     return ServicingRequestOut(
         id=view.id,
         loan_id=view.loan_id,
@@ -92,7 +92,7 @@ async def post_write_off(
     view = await request_write_off(
         uow, loan_id, reason=body.reason, requested_by=caller.sub, now=clock.now()
     )
-    return _request_out(view)
+    return request_out(view)
 
 
 @loans_router.post(
@@ -154,13 +154,13 @@ async def get_requests(
 ) -> list[ServicingRequestOut]:
     """Servicing requests, oldest first: `status=pending` is the checkers' queue."""
     views = await list_requests(uow, status=status, loan_id=loan_id, limit=limit, offset=offset)
-    return [_request_out(v) for v in views]
+    return [request_out(v) for v in views]
 
 
 @requests_router.get("/{request_id}", response_model=ServicingRequestOut, responses=_COMMON)
 async def get_one_request(request_id: str, uow: UowDep, _caller: Viewer) -> ServicingRequestOut:
     """One servicing request."""
-    return _request_out(await get_request(uow, request_id))
+    return request_out(await get_request(uow, request_id))
 
 
 async def _decide(
@@ -175,7 +175,7 @@ async def _decide(
         now=clock.now(),
         today=clock.today(),
     )
-    return _request_out(view)
+    return request_out(view)
 
 
 @requests_router.post(

@@ -63,6 +63,9 @@ class InstallmentState:
     paid_interest: Decimal = ZERO
     paid_fees: Decimal = ZERO
     paid_penalties: Decimal = ZERO
+    # Where the installment's interest period starts when that is not the previous due
+    # date (the first installment after a payment holiday).
+    starts: date | None = None
 
     def owed(self, component: Component) -> Decimal:
         """What is still owed on one component."""
@@ -95,6 +98,7 @@ class InstallmentState:
             self.paid_interest,
             self.paid_fees,
             self.paid_penalties,
+            self.starts,
         )
 
 

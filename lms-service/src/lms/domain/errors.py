@@ -215,3 +215,21 @@ class TaskNotOpenError(LmsError):
     """The contact task is already done or was cancelled with its case."""
 
     code = "task_not_open"
+
+
+class InvalidRestructureError(LmsError):
+    """Restructure terms that mean nothing or cannot give a schedule for this loan."""
+
+    code = "invalid_restructure"
+
+
+class RestructureBlockedError(LmsError):
+    """The loan's state does not allow a restructure now (money paid ahead, credit held)."""
+
+    code = "restructure_blocked"
+
+
+class ScheduleVersionNotFoundError(LmsError):
+    """The loan never had the schedule version asked for."""
+
+    code = "schedule_version_not_found"

@@ -162,6 +162,25 @@ def suspense_lines(currency: str, amount: Decimal) -> JournalLines:
     )
 
 
+def capitalisation_lines(currency: str, amount: Decimal) -> JournalLines | None:
+    """Interest added to the principal (positive: principal receivable against interest
+    income) or taken back out of it (negative: the mirror); None for zero."""
+    if amount == 0:
+        return None
+    debit, credit = (
+        (Account.LOANS_RECEIVABLE_PRINCIPAL, Account.INTEREST_INCOME)
+        if amount > 0
+        else (Account.INTEREST_INCOME, Account.LOANS_RECEIVABLE_PRINCIPAL)
+    )
+    return JournalLines(
+        currency,
+        (
+            PostingLine(debit, Side.DEBIT, abs(amount)),
+            PostingLine(credit, Side.CREDIT, abs(amount)),
+        ),
+    )
+
+
 def interest_accrual_lines(currency: str, amount: Decimal) -> JournalLines | None:
     """Interest earned (positive: receivable against income) or taken back (negative:
     the mirror); None for zero. Used for the daily accrual and the closing true-up."""

@@ -23,6 +23,7 @@ interest already paid on them) and any excess becomes a credit balance.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,8 +38,17 @@ from lms.domain.allocation import (
     InstallmentState,
     allocate,
 )
+from lms.domain.restructure import (
+    RestructureEvent,
+    RestructureOutcome,
+    ScheduleBasis,
+    restructure,
+)
 from loanmath import (
+    AmortizationMethod,
     DayCount,
+    Frequency,
+    InterestBasis,
     LoanMathError,
     Prepayment,
     PrepaymentEffect,
@@ -69,6 +79,22 @@ class LoanContext:
     rounding_mode: RoundingMode
     order: tuple[Component, ...] = DEFAULT_ORDER
     policy: OverpaymentPolicy = OverpaymentPolicy.HOLD_CREDIT
+    frequency: Frequency = Frequency.MONTHLY
+    method: AmortizationMethod = AmortizationMethod.ANNUITY
+    interest_basis: InterestBasis = InterestBasis.EQUAL_PERIODS
+
+    def basis(self) -> ScheduleBasis:
+        """The terms a restructured schedule is built with."""
+        return ScheduleBasis(
+            currency=self.currency,
+            disbursement_date=self.disbursement_date,
+            annual_rate=self.annual_rate,
+            frequency=self.frequency,
+            method=self.method,
+            day_count=self.day_count,
+            interest_basis=self.interest_basis,
+            rounding_mode=self.rounding_mode,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +119,7 @@ class ChargeEvent:
     seq: int
 
 
-Event = PaymentEvent | ChargeEvent
+Event = PaymentEvent | ChargeEvent | RestructureEvent
 
 PREPAYMENT_INSTALLMENT = 0
 """The installment number of a principal prepayment that re-amortised the schedule."""
@@ -133,12 +159,25 @@ class ReplayResult:
     closing_payment_id: str | None = None
     schedule_changes: list[str] = field(default_factory=list)
     schedule: Schedule | None = None
+    # The terms in force at the end of the replay (a reschedule may change the rate).
+    ctx: LoanContext | None = None
+    # Interest a payment holiday added to the principal, over the whole replay.
+    capitalised: Decimal = ZERO
+    restructures: dict[str, RestructureOutcome] = field(default_factory=dict)
 
 
 def event_key(event: Event) -> tuple[date, int]:
     """Value-date order, then the order events were recorded in."""
-    when = event.value_date if isinstance(event, PaymentEvent) else event.charge_date
-    return when, event.seq
+    return event_date(event), event.seq
+
+
+def event_date(event: Event) -> date:
+    """The date an event takes effect on."""
+    if isinstance(event, PaymentEvent):
+        return event.value_date
+    if isinstance(event, ChargeEvent):
+        return event.charge_date
+    return event.effective_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +199,8 @@ class PayoffQuote:
 def _period_start(
     installments: Sequence[InstallmentState], current: InstallmentState, disbursed: date
 ) -> date:
+    if current.starts is not None:
+        return current.starts
     earlier = [i.due_date for i in installments if i.due_date < current.due_date]
     return max(earlier) if earlier else disbursed
 
@@ -179,6 +220,8 @@ def accrued_interest(
         return None, ZERO
     current = future[0]
     start = _period_start(installments, current, ctx.disbursement_date)
+    if start >= on:
+        return current, ZERO
     principal = sum((i.owed(Component.PRINCIPAL) for i in installments), ZERO)
     raw = principal * ctx.annual_rate * year_fraction(start, on, ctx.day_count)
     earned = round_money(raw, ctx.currency, ctx.rounding_mode)
@@ -202,7 +245,7 @@ def payoff_quote(
 
 def _waive_unearned_interest(
     ctx: LoanContext, installments: list[InstallmentState], on: date
-) -> dict[int, Decimal]:
+) -> dict[int, dict[Component, Decimal]]:
     """At payoff: interest not yet earned is no longer owed, and interest already paid for
     time after the payoff date is given back.
 
@@ -217,38 +260,45 @@ def _waive_unearned_interest(
         start = _period_start(installments, current, ctx.disbursement_date)
         principal = sum((i.owed(Component.PRINCIPAL) for i in installments), ZERO)
         raw = principal * ctx.annual_rate * year_fraction(start, on, ctx.day_count)
-        earned_current = min(round_money(raw, ctx.currency, ctx.rounding_mode), current.interest)
-    refunds: dict[int, Decimal] = {}
+        earned_current = min(
+            max(round_money(raw, ctx.currency, ctx.rounding_mode), ZERO), current.interest
+        )
+    refunds: dict[int, dict[Component, Decimal]] = {}
     for installment in installments:
         if installment.due_date <= on:
             continue
         earned = earned_current if current is not None and installment is current else ZERO
         if installment.paid_interest > earned:
-            refunds[installment.number] = installment.paid_interest - earned
+            refunds[installment.number] = {Component.INTEREST: installment.paid_interest - earned}
             installment.paid_interest = earned
         installment.interest = earned
     return refunds
 
 
 def _take_back(
-    payments: dict[str, PaymentResult], refunds: dict[int, Decimal]
+    payments: dict[str, PaymentResult], refunds: dict[int, dict[Component, Decimal]]
 ) -> tuple[dict[str, PaymentResult], Decimal]:
-    """Move refunded interest out of the payments that paid it, latest payment first, into
-    those payments' credit. Returns the payments that changed and the amount moved."""
+    """Move money that no longer pays what it paid (per installment and component) out of
+    the payments' allocation into their credit, latest payment first. Returns the payments
+    that changed and the amount moved."""
     changed: dict[str, PaymentResult] = {}
     total = ZERO
-    left = dict(refunds)
+    left = {(n, c): v for n, parts in refunds.items() for c, v in parts.items() if v > 0}
     for payment_id in reversed(list(payments)):
-        if not any(left.values()):
+        if not left:
             break
         result = payments[payment_id]
         lines: list[AllocationLine] = []
         moved = ZERO
         for line in result.lines:
-            owed_back = left.get(line.installment, ZERO)
-            if line.component is Component.INTEREST and owed_back > 0:
+            key = (line.installment, line.component)
+            owed_back = left.get(key, ZERO)
+            if owed_back > 0:
                 take = min(owed_back, line.amount)
-                left[line.installment] = owed_back - take
+                if owed_back > take:
+                    left[key] = owed_back - take
+                else:
+                    del left[key]
                 moved += take
                 if line.amount > take:
                     lines.append(
@@ -290,13 +340,36 @@ class ServicingEngine:
             credit_balance=ZERO,
             state=LoanState.ACTIVE,
             schedule=self.booked_schedule,
+            ctx=self.ctx,
         )
         for event in sorted(events, key=event_key):
             if isinstance(event, ChargeEvent):
                 self._charge(result, event)
+            elif isinstance(event, RestructureEvent):
+                self._restructure(result, event)
             else:
                 self._pay(result, event)
         return result
+
+    def _restructure(self, result: ReplayResult, event: RestructureEvent) -> None:
+        """Replace the installments after the effective date; money paid on them ahead of
+        time (a backdated payment can do that after approval) becomes credit held."""
+        if result.state is LoanState.PAID_OFF:
+            return  # paid off before it took effect: nothing left to restructure
+        ctx = result.ctx or self.ctx
+        outcome = restructure(ctx.basis(), result.installments, event)
+        if outcome.released:
+            changed, moved = _take_back(result.payments, outcome.released)
+            result.payments.update(changed)
+            result.credit_balance += moved
+        result.installments = outcome.installments
+        result.ctx = dataclasses.replace(ctx, annual_rate=outcome.annual_rate)
+        result.capitalised += outcome.capitalised
+        # Later overpayments are held, not re-amortised: the booked loanmath schedule no
+        # longer describes the loan.
+        result.schedule = None
+        result.schedule_changes.append(event.terms.kind.value)
+        result.restructures[event.id] = outcome
 
     def _charge(self, result: ReplayResult, event: ChargeEvent) -> None:
         target = next((i for i in result.installments if i.number == event.installment), None)
@@ -319,7 +392,7 @@ class ServicingEngine:
             result.payments[event.id] = PaymentResult(event.id, (), event.amount, False)
             result.credit_balance += event.amount
             return
-        quote = payoff_quote(self.ctx, installments, event.value_date)
+        quote = payoff_quote(result.ctx or self.ctx, installments, event.value_date)
         if event.amount >= quote.total:
             self._payoff(result, event)
             return
@@ -377,7 +450,7 @@ class ServicingEngine:
 
     def _payoff(self, result: ReplayResult, event: PaymentEvent) -> None:
         installments = result.installments
-        refunds = _waive_unearned_interest(self.ctx, installments, event.value_date)
+        refunds = _waive_unearned_interest(result.ctx or self.ctx, installments, event.value_date)
         if refunds:
             # Interest paid ahead for time after the payoff is the borrower's again: it
             # leaves the earlier payments' allocation and becomes credit held for them.

@@ -184,11 +184,18 @@ def _canonical(value: Any) -> Any:
     raise TypeError(f"cannot fingerprint {type(value).__name__}")
 
 
+# Optional fields added to LoanDisbursed after loans were booked: left out of the digest
+# while unset, so a loan booked before keeps its fingerprint when its event is re-sent.
+_LATER_OPTIONAL_FIELDS = ("settles_loan_id",)
+
+
 def terms_fingerprint(event: LoanDisbursedV1) -> str:
     """A digest of every term in the event, so a re-sent loan can be told apart from a change."""
-    text = json.dumps(
-        event.model_dump(mode="python"), sort_keys=True, separators=(",", ":"), default=_canonical
-    )
+    fields = event.model_dump(mode="python")
+    for name in _LATER_OPTIONAL_FIELDS:
+        if fields.get(name) is None:
+            fields.pop(name, None)
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_canonical)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

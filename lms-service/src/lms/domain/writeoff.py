@@ -30,6 +30,17 @@ class RequestKind(StrEnum):
     """What a servicing request asks for (each needs a second person's approval)."""
 
     WRITE_OFF = "write_off"
+    RESCHEDULE = "reschedule"
+    PAYMENT_HOLIDAY = "payment_holiday"
+    RE_AGE = "re_age"
+
+
+RESTRUCTURE_KINDS = (
+    RequestKind.RESCHEDULE.value,
+    RequestKind.PAYMENT_HOLIDAY.value,
+    RequestKind.RE_AGE.value,
+)
+"""Request kinds that restructure the loan (one pending at a time per loan)."""
 
 
 class RequestStatus(StrEnum):

@@ -25,6 +25,7 @@ from lms.domain.ledger import disbursement_lines
 from lms.domain.loan import InstallmentStatus, LoanStatus
 from lms.domain.offer import PromisedFigures, ScheduleSummary, compare_with_offer, summarise
 from lms.domain.terms import LoanTerms, build_loan_schedule, terms_fingerprint, terms_from_event
+from lms.service.renewal import settle_refinanced_loan
 from loanmath import Schedule, get_currency, round_money
 from servicekit.outbox import stage_events
 
@@ -67,6 +68,10 @@ async def book_loans(
     entries and postings are written with one statement per table, and the LoanBooked
     events are staged with one insert. A refusal of any
     loan raises, so the caller's transaction (the whole batch) rolls back.
+
+    A renewal or top-up (`settles_loan_id`) pays the old loan off out of its payout: its
+    disbursement entry, with the old loan's payoff inside it, is posted by
+    `settle_refinanced_loan` after the new loans are written (lms.service.renewal).
     """
     ids = [event.loan_id for event, _ in items]
     known: dict[str, BookingResult] = {}
@@ -79,6 +84,7 @@ async def book_loans(
     results: list[BookingResult] = []
     new_loans: list[BookedRows] = []
     entries: list[NewJournalEntry] = []
+    renewals: list[tuple[LoanDisbursedV1, LoanTerms, str | None]] = []
     answers: list[tuple[LoanBookedV1, str]] = []
     for event, event_id in items:
         fingerprint = terms_fingerprint(event)
@@ -104,7 +110,11 @@ async def book_loans(
         )
         mismatches = compare_with_offer(summary, promised)
         new_loans.append(_loan_rows(event, terms, schedule, mismatches, fingerprint, now, event_id))
-        entries.append(_disbursement_entry(event, terms, now, event_id))
+        if event.settles_loan_id is None:
+            entries.append(_disbursement_entry(event, terms, now, event_id))
+        else:
+            # A renewal or top-up: its disbursement entry also pays the old loan off.
+            renewals.append((event, terms, event_id))
         answers.append((_loan_booked(event, summary, mismatches, now), event.loan_id))
         result = BookingResult(event.loan_id, True, not mismatches, mismatches)
         known[event.loan_id] = BookingResult(event.loan_id, False, result.matches_offer, mismatches)
@@ -113,6 +123,8 @@ async def book_loans(
     if new_loans:
         await LoanRepository(session).insert_booked(new_loans)
         await JournalRepository(session).insert_entries(entries)
+        for event, terms, event_id in renewals:
+            await settle_refinanced_loan(session, event, terms, now=now, event_id=event_id)
         await stage_events(session, answers, source=EVENT_SOURCE, now=now)
     return results
 

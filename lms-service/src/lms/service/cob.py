@@ -342,6 +342,7 @@ async def run_chunk(
     timings: dict[str, float] = {}
     clock = time.perf_counter
     started = clock()
+    await repo.tune_chunk_transaction()
     # First statement: every active loan of the chunk gets a new row_version, which also
     # row-locks them until commit (see the module docstring).
     count = await repo.bump_row_versions(loans)

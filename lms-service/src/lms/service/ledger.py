@@ -87,7 +87,7 @@ class ReconciliationReport:
 
 
 def compare_loan(
-    loan: LoanRow, balances: dict[str, Decimal], accrued: Decimal = ZERO
+    loan: LoanRow, balances: dict[str, Decimal], accrued: Decimal = ZERO, adjusted: Decimal = ZERO
 ) -> list[Difference]:
     """The loan's balances from postings against its current installments and credit.
 
@@ -95,6 +95,7 @@ def compare_loan(
     per chunk and currency, so their share of interest_receivable comes from the accrual
     detail. The receivable must be accrued minus interest paid while the loan is active
     (negative: received in advance), and zero once it is paid off (closing true-up).
+    `adjusted` is the accrual re-basing restructures posted (on the loan's own entries).
     """
     rows = LoanRepository.current_installments(loan)
 
@@ -128,7 +129,7 @@ def compare_loan(
         (
             "interest_receivable",
             ledger(Account.INTEREST_RECEIVABLE) + accrued,
-            ZERO if closed or written_off else accrued - paid_interest,
+            ZERO if closed or written_off else accrued + adjusted - paid_interest,
         ),
         ("credit", ledger(Account.OVERPAYMENT_LIABILITY, -1), loan.credit_balance),
     )
@@ -140,11 +141,16 @@ async def reconcile(uow: UnitOfWork) -> ReconciliationReport:
     session = uow.session
     balances = await JournalRepository(session).loan_account_balances()
     accrued, unposted = await CobRepository(session).accrual_totals()
+    payments = PaymentRepository(session)
+    adjusted = await payments.accrual_adjustments()
     report = ReconciliationReport()
-    for loan in await PaymentRepository(session).all_loans_with_installments():
+    for loan in await payments.all_loans_with_installments():
         report.loans_checked += 1
         report.differences += compare_loan(
-            loan, balances.get(loan.id, {}), accrued.get(loan.id, ZERO)
+            loan,
+            balances.get(loan.id, {}),
+            accrued.get(loan.id, ZERO),
+            adjusted.get(loan.id, ZERO),
         )
     # The accrual detail must add up to the accrual entries posted, per currency.
     for currency, gap in sorted(unposted.items()):

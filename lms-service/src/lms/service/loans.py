@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from lms.adapters.orm import InstallmentRow, LoanRow
 from lms.adapters.repository import LoanFilters, LoanRepository
-from lms.domain.errors import LoanNotFoundError
+from lms.domain.errors import LoanNotFoundError, ScheduleVersionNotFoundError
 from lms.domain.loan import (
     InstallmentBalance,
     InstallmentStatus,
@@ -128,14 +128,25 @@ async def get_loan(uow: UnitOfWork, loan_id: str, *, today: date) -> LoanView:
     return _view(await _require(uow, loan_id), today)
 
 
-async def get_schedule(uow: UnitOfWork, loan_id: str, *, today: date) -> ScheduleView:
-    """The current schedule with each installment's status as of `today`."""
+async def get_schedule(
+    uow: UnitOfWork, loan_id: str, *, today: date, version: int | None = None
+) -> ScheduleView:
+    """The current schedule (or an earlier version, as it was last stored) with each
+    installment's status as of `today`."""
     loan = await _require(uow, loan_id)
+    wanted = loan.schedule_version if version is None else version
+    rows = sorted(
+        (i for i in loan.installments if i.schedule_version == wanted), key=lambda i: i.number
+    )
+    if not rows:
+        raise ScheduleVersionNotFoundError(
+            f"loan {loan.id} has schedule versions 1 to {loan.schedule_version}, not {wanted}"
+        )
     lines = []
-    for row in LoanRepository.current_installments(loan):
+    for row in rows:
         balance = to_balance(row)
         lines.append(ScheduleLine(balance, installment_status(balance, today)))
-    return ScheduleView(loan.id, loan.currency, loan.schedule_version, lines)
+    return ScheduleView(loan.id, loan.currency, wanted, lines)
 
 
 async def list_loans(

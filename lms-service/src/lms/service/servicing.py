@@ -30,6 +30,7 @@ from lms.adapters.orm import (
     ChargeRow,
     InstallmentRow,
     JournalEntryRow,
+    LoanRestructureRow,
     LoanRow,
     PaymentAllocationRow,
     PaymentRow,
@@ -59,6 +60,7 @@ from lms.domain.errors import (
 from lms.domain.ledger import (
     Account,
     JournalLines,
+    capitalisation_lines,
     charge_lines,
     interest_accrual_lines,
     payment_lines,
@@ -67,6 +69,7 @@ from lms.domain.ledger import (
     reversal_lines,
 )
 from lms.domain.loan import LoanStatus
+from lms.domain.restructure import RestructureEvent, RestructureKind, RestructureTerms
 from lms.domain.servicing import (
     ChargeEvent,
     Event,
@@ -77,6 +80,7 @@ from lms.domain.servicing import (
     PayoffQuote,
     ReplayResult,
     ServicingEngine,
+    event_date,
     payoff_quote,
 )
 from lms.products import rules_for
@@ -140,6 +144,9 @@ def loan_context(loan: LoanRow) -> LoanContext:
         rounding_mode=RoundingMode(loan.rounding_mode),
         order=allocation_order(loan.allocation_order) if loan.allocation_order else DEFAULT_ORDER,
         policy=rules_for(loan.product_code).overpayment,
+        frequency=Frequency(loan.frequency),
+        method=AmortizationMethod(loan.amortization),
+        interest_basis=InterestBasis(loan.interest_basis),
     )
 
 
@@ -188,7 +195,25 @@ def booked_installments(loan: LoanRow) -> list[InstallmentState]:
     ]
 
 
-def _events(payments: Sequence[PaymentRow], charges: Sequence[ChargeRow]) -> list[Event]:
+def restructure_terms(params: dict[str, object]) -> RestructureTerms:
+    """Stored restructure parameters (strings for amounts) as domain terms."""
+    rate = params.get("annual_rate")
+    amount = params.get("installment_amount")
+    return RestructureTerms(
+        kind=RestructureKind(str(params["kind"])),
+        extend_by=int(str(params.get("extend_by") or 0)),
+        annual_rate=None if rate is None else Decimal(str(rate)),
+        installment_amount=None if amount is None else Decimal(str(amount)),
+        holiday_periods=int(str(params.get("holiday_periods") or 0)),
+        capitalise_interest=bool(params.get("capitalise_interest")),
+    )
+
+
+def _events(
+    payments: Sequence[PaymentRow],
+    charges: Sequence[ChargeRow],
+    restructures: Sequence[LoanRestructureRow] = (),
+) -> list[Event]:
     events: list[Event] = [
         PaymentEvent(p.id, p.value_date, p.amount, p.seq) for p in payments if p.status == POSTED
     ]
@@ -197,6 +222,10 @@ def _events(payments: Sequence[PaymentRow], charges: Sequence[ChargeRow]) -> lis
             c.id, c.charge_date, c.installment_number, Component(c.component), c.amount, c.seq
         )
         for c in charges
+    ]
+    events += [
+        RestructureEvent(r.id, r.effective_date, r.seq, restructure_terms(r.params))
+        for r in restructures
     ]
     return events
 
@@ -319,9 +348,10 @@ async def _resync(
     payments_repo = PaymentRepository(session)
     payments = await payments_repo.for_loan(loan.id)
     charges = await payments_repo.charges_for_loan(loan.id)
+    restructures = await payments_repo.restructures_for_loan(loan.id)
     ctx = loan_context(loan)
     engine = servicing_engine(loan, ctx)
-    result = engine.replay(booked_installments(loan), _events(payments, charges))
+    result = engine.replay(booked_installments(loan), _events(payments, charges, restructures))
 
     for payment in payments:
         if payment.status != POSTED:
@@ -382,6 +412,7 @@ async def _resync(
     loan.credit_balance = _money(loan, result.credit_balance)
     await session.flush()
     became_paid_off = not was_paid_off and result.state is LoanState.PAID_OFF
+    await _true_up_capitalisation(session, loan, result, now=now, effective_date=effective_date)
     await _true_up_interest(session, loan, now=now, effective_date=effective_date)
     if changed_from is not None:
         await _stage_schedule_changed(session, loan, result, changed_from, effective_date, now)
@@ -402,7 +433,10 @@ async def _true_up_interest(
     accrued = await cob.accrued_for_loan(loan.id)
     if loan.status == LoanStatus.ACTIVE.value:
         paid = sum((r.paid_interest for r in LoanRepository.current_installments(loan)), ZERO)
-        target = accrued - paid
+        adjusted = (await PaymentRepository(session).accrual_adjustments(loan.id)).get(
+            loan.id, ZERO
+        )
+        target = accrued + adjusted - paid
     else:
         target = ZERO
     ledger = accrued + await cob.loan_account_balance(loan.id, Account.INTEREST_RECEIVABLE.value)
@@ -413,6 +447,38 @@ async def _true_up_interest(
         session,
         loan_id=loan.id,
         entry_type="accrual_true_up",
+        lines=lines,
+        effective_date=effective_date,
+        now=now,
+        reference=loan.id,
+    )
+
+
+async def _true_up_capitalisation(
+    session: AsyncSession,
+    loan: LoanRow,
+    result: ReplayResult,
+    *,
+    now: datetime,
+    effective_date: date,
+) -> None:
+    """Keep the principal receivable's capitalised interest at what the replay says.
+
+    A payment holiday with capitalisation adds its interest to the principal (income
+    recognised when capitalised). A backdated payment before the holiday changes the
+    principal it was computed on, so the capitalised amount is a replay figure too: the
+    ledger gets the difference.
+    """
+    posted = await CobRepository(session).loan_account_balance(
+        loan.id, Account.LOANS_RECEIVABLE_PRINCIPAL.value, "interest_capitalisation"
+    )
+    lines = capitalisation_lines(loan.currency, _money(loan, result.capitalised - posted))
+    if lines is None:
+        return
+    await post_entry(
+        session,
+        loan_id=loan.id,
+        entry_type="interest_capitalisation",
         lines=lines,
         effective_date=effective_date,
         now=now,
@@ -435,11 +501,15 @@ def _store_installments(loan: LoanRow, installments: Sequence[InstallmentState])
         return None
     previous = loan.schedule_version
     loan.schedule_version = previous + 1
+    before = {(r.number, r.due_date): r.status for r in current}
     for state in installments:
         row = InstallmentRow(schedule_version=loan.schedule_version, number=state.number)
         row.due_date = state.due_date
         row.principal = state.principal
         row.interest = state.interest
+        # Due and overdue come from close of business: an installment kept as it was
+        # keeps them (close of business marks only what falls due from now on).
+        row.status = before.get((state.number, state.due_date), "pending")
         _copy_into(row, state, loan.currency)
         loan.installments.append(row)
     return previous
@@ -645,7 +715,8 @@ async def _resync_new_payment(
     payments_repo = PaymentRepository(session)
     others = await payments_repo.for_loan(loan.id)
     charges = await payments_repo.charges_for_loan(loan.id)
-    events = _events([p for p in others if p.id != payment.id] + [payment], charges)
+    restructures = await payments_repo.restructures_for_loan(loan.id)
+    events = _events([p for p in others if p.id != payment.id] + [payment], charges, restructures)
     preview = ctx_engine.replay(booked_installments(loan), events)
     applied = preview.payments[payment.id]
     split = payment_split(_component_totals(applied.lines), applied.credit)
@@ -745,7 +816,7 @@ async def charge_installment(
     amount = round_money(amount, loan.currency)
     if loan.status in CLOSED_STATUSES:
         raise LoanClosedError(f"loan {loan.id} is {loan.status}; nothing can be charged")
-    if installment_number not in {i.number for i in loan.installments if i.schedule_version == 1}:
+    if installment_number not in {i.number for i in LoanRepository.current_installments(loan)}:
         raise InvalidChargeError(f"loan {loan.id} has no installment {installment_number}")
     charge_id = f"CHG-{uuid.uuid4().hex}"
     entry = await post_entry(
@@ -807,12 +878,16 @@ async def quote_payoff(uow: UnitOfWork, loan_id: str, *, on: date) -> QuoteView:
     repo = PaymentRepository(session)
     events = [
         e
-        for e in _events(await repo.for_loan(loan.id), await repo.charges_for_loan(loan.id))
-        if (e.value_date if isinstance(e, PaymentEvent) else e.charge_date) <= on
+        for e in _events(
+            await repo.for_loan(loan.id),
+            await repo.charges_for_loan(loan.id),
+            await repo.restructures_for_loan(loan.id),
+        )
+        if event_date(e) <= on
     ]
     ctx = loan_context(loan)
     replay = servicing_engine(loan, ctx).replay(booked_installments(loan), events)
-    quote = payoff_quote(ctx, replay.installments, on)
+    quote = payoff_quote(replay.ctx or ctx, replay.installments, on)
     rounded = PayoffQuote(
         on=on,
         principal=_money(loan, quote.principal),

@@ -43,6 +43,8 @@ from lms.domain.writeoff import (
     recovery_lines,
     write_off_lines,
 )
+from lms.service.requests import RequestView, request_view
+from lms.service.restructure import apply_restructure
 from lms.service.servicing import post_entry
 from loanmath import round_money
 from servicekit.db import UnitOfWork
@@ -50,39 +52,6 @@ from servicekit.outbox import stage_event
 
 EVENT_SOURCE = "/lms"
 COMPONENTS = ("principal", "interest", "fees", "penalties")
-
-
-@dataclass(frozen=True, slots=True)
-class RequestView:
-    """A servicing request as the API shows it."""
-
-    id: str
-    loan_id: str
-    kind: str
-    status: str
-    reason: str
-    requested_by: str
-    requested_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-    decision_comment: str | None
-    outcome: dict[str, str] | None
-
-
-def _view(row: ServicingRequestRow) -> RequestView:
-    return RequestView(
-        id=row.id,
-        loan_id=row.loan_id,
-        kind=row.kind,
-        status=row.status,
-        reason=row.reason,
-        requested_by=row.requested_by,
-        requested_at=row.requested_at,
-        decided_by=row.decided_by,
-        decided_at=row.decided_at,
-        decision_comment=row.decision_comment,
-        outcome=row.outcome,
-    )
 
 
 async def _loan(session: AsyncSession, loan_id: str) -> LoanRow:
@@ -122,7 +91,7 @@ async def request_write_off(
         requested_at=now,
     )
     session.add(row)
-    view = _view(row)
+    view = request_view(row)
     await uow.commit()
     return view
 
@@ -155,10 +124,13 @@ async def decide_request(
     row.decision_comment = comment
     if not approve:
         row.status = RequestStatus.REJECTED.value
-    else:
+    elif row.kind == RequestKind.WRITE_OFF.value:
         row.status = RequestStatus.APPROVED.value
         await _apply_write_off(session, row, now=now, today=today)
-    view = _view(row)
+    else:
+        row.status = RequestStatus.APPROVED.value
+        await apply_restructure(session, row, now=now, today=today)
+    view = request_view(row)
     await uow.commit()
     return view
 
@@ -216,7 +188,7 @@ async def _apply_write_off(
 
 async def get_request(uow: UnitOfWork, request_id: str) -> RequestView:
     """One servicing request."""
-    return _view(await _require_request(uow.session, request_id))
+    return request_view(await _require_request(uow.session, request_id))
 
 
 async def list_requests(
@@ -237,7 +209,7 @@ async def list_requests(
     rows: Sequence[ServicingRequestRow] = (
         await uow.session.scalars(stmt.limit(limit).offset(offset))
     ).all()
-    return [_view(r) for r in rows]
+    return [request_view(r) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,8 @@ class ApplicationRow(Base):
     assignee: Mapped[str | None] = mapped_column(String(200), index=True)
     approved_amount: Mapped[Decimal | None]
     approved_term: Mapped[int | None] = mapped_column(Integer)
+    # A renewal or top-up: the loan (disbursed by this LOS) the new one pays off first.
+    refinances_loan_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
     __mapper_args__ = {"version_id_col": version}
 

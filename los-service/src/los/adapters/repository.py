@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from los.adapters.orm import (
@@ -133,21 +133,33 @@ class ApplicationRepository:
             )
         )
 
-    async def exposure(self, applicant_id: str, exclude_id: str) -> Decimal:
-        """Credit approved or outstanding for the applicant, other applications only."""
+    async def exposure(
+        self, applicant_id: str, exclude_id: str, refinanced_loan_id: str | None = None
+    ) -> Decimal:
+        """Credit approved or outstanding for the applicant, other applications only.
+
+        A renewal or top-up pays `refinanced_loan_id` off from the new loan, so that loan
+        does not count on top of it.
+        """
         live = [
             ApplicationStatus.APPROVED.value,
             ApplicationStatus.ACCEPTED.value,
             ApplicationStatus.DISBURSED.value,
             ApplicationStatus.BOOKED.value,
         ]
-        rows = await self.session.scalars(
-            select(ApplicationRow).where(
-                ApplicationRow.applicant_id == applicant_id,
-                ApplicationRow.status.in_(live),
-                ApplicationRow.id != exclude_id,
-            )
+        stmt = select(ApplicationRow).where(
+            ApplicationRow.applicant_id == applicant_id,
+            ApplicationRow.status.in_(live),
+            ApplicationRow.id != exclude_id,
         )
+        if refinanced_loan_id is not None:
+            stmt = stmt.where(
+                or_(
+                    ApplicationRow.loan_id.is_(None),
+                    ApplicationRow.loan_id != refinanced_loan_id,
+                )
+            )
+        rows = await self.session.scalars(stmt)
         return sum(
             (
                 r.approved_amount if r.approved_amount is not None else r.requested_amount
@@ -155,6 +167,21 @@ class ApplicationRepository:
             ),
             Decimal(0),
         )
+
+    async def refinanced_by(self, loan_id: str, exclude_id: str) -> list[str]:
+        """Ids of other disbursed applications that pay `loan_id` off (renewals, top-ups)."""
+        result = await self.session.scalars(
+            select(ApplicationRow.id)
+            .where(
+                ApplicationRow.refinances_loan_id == loan_id,
+                ApplicationRow.id != exclude_id,
+                ApplicationRow.status.in_(
+                    [ApplicationStatus.DISBURSED.value, ApplicationStatus.BOOKED.value]
+                ),
+            )
+            .order_by(ApplicationRow.disbursed_at, ApplicationRow.id)
+        )
+        return list(result.all())
 
     async def list(
         self, filters: ApplicationFilter, limit: int, offset: int

@@ -184,6 +184,7 @@ def application_out(view: ApplicationView) -> ApplicationOut:
         approved_amount=a.approved_amount,
         approved_term=a.approved_term,
         assignee=a.assignee,
+        refinances_loan_id=a.refinances_loan_id,
         pending_stage=view.pending_stage,
     )
 
@@ -192,7 +193,10 @@ def application_out(view: ApplicationView) -> ApplicationOut:
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Take in an application",
-    responses={404: {"description": "applicant_not_found"}},
+    responses={
+        404: {"description": "applicant_not_found or refinanced_loan_not_found"},
+        409: {"description": "loan_already_refinanced"},
+    },
 )
 async def post_application(
     body: ApplicationIn,
@@ -201,7 +205,10 @@ async def post_application(
     clock: ClockDep,
     catalog: CatalogDep,
 ) -> ApplicationOut:
-    """A draft application within the product's currency, amount and term limits."""
+    """A draft application within the product's currency, amount and term limits.
+
+    A renewal or top-up names the applicant's existing loan in `refinances_loan_id`
+    (422 `invalid_refinance` for another applicant's loan or another currency)."""
     data = NewApplication(**body.model_dump())
     row = await create_application(uow, catalog, data, actor=principal.sub, clock=clock)
     return application_out(await get_application(uow, row.id))

@@ -35,6 +35,13 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 _Amount = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20)]
 PositiveAmount = Annotated[_Amount, Field(gt=0)]
 NonNegativeAmount = Annotated[_Amount, Field(ge=0)]
+LoanId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    ),
+]
+"""A loan id as the LOS issues them (letters, digits, '.', '_', ':', '-'; up to 64)."""
 
 
 class _In(BaseModel):
@@ -129,6 +136,14 @@ class ApplicationIn(_In):
     purpose: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     monthly_income: NonNegativeAmount
     monthly_obligations: NonNegativeAmount
+    refinances_loan_id: LoanId | None = Field(
+        default=None,
+        description=(
+            "A renewal or top-up: the applicant's existing loan (disbursed by this LOS, same "
+            "currency) that the new loan pays off first. The LMS settles it for its payoff "
+            "amount on the disbursement date; the borrower receives the rest of the payout."
+        ),
+    )
 
 
 class ReasonOut(BaseModel):
@@ -402,6 +417,9 @@ class ApplicationOut(BaseModel):
     approved_amount: Money | None = None
     approved_term: int | None = None
     assignee: str | None = None
+    refinances_loan_id: str | None = Field(
+        default=None, description="The existing loan this renewal or top-up pays off first."
+    )
     pending_stage: str | None = Field(
         default=None, description="Approval stage a referred application waits for."
     )

@@ -204,3 +204,22 @@ class DecisionNotFoundError(NotFoundError):
     """The application has not been decided yet."""
 
     code = "decision_not_found"
+
+
+class RefinancedLoanNotFoundError(NotFoundError):
+    """A renewal or top-up names a loan this LOS never disbursed."""
+
+    code = "refinanced_loan_not_found"
+
+
+class InvalidRefinanceError(InvalidRequestError):
+    """The loan to pay off belongs to another applicant, is in another currency, or was not
+    disbursed."""
+
+    code = "invalid_refinance"
+
+
+class LoanAlreadyRefinancedError(ConflictError):
+    """Another disbursed application already pays this loan off."""
+
+    code = "loan_already_refinanced"

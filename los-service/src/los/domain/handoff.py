@@ -27,6 +27,8 @@ class Disbursement:
     disbursement_date: date
     disbursed_at: datetime
     rule_set_version: str | None = None
+    # A renewal or top-up: the existing loan the LMS pays off from this one at booking.
+    settles_loan_id: str | None = None
 
 
 def check_disbursable(offer: Offer, disbursement_date: date) -> None:
@@ -81,6 +83,7 @@ def loan_disbursed_event(product: Product, offer: Offer, d: Disbursement) -> Loa
         risk_grade=offer.grade,
         decision_rule_set=d.rule_set_version,
         aprc=offer.aprc,
+        settles_loan_id=d.settles_loan_id,
     )
 
 

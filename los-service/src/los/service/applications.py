@@ -55,6 +55,7 @@ from los.domain.handoff import Disbursement, loan_disbursed_event
 from los.domain.offers import Offer, build_offer
 from los.domain.policy import PolicyDecision, PolicyInputs, evaluate, fingerprint
 from los.domain.products import Catalog, Product
+from los.domain.refinance import RefinancedLoan, check_refinance
 from los.domain.reviews import check_counter_offer, may_decide_at, required_stages
 from los.service.audit import application_stream, record
 from los.service.common import commit, flush
@@ -77,6 +78,8 @@ class NewApplication:
     purpose: str
     monthly_income: Decimal
     monthly_obligations: Decimal
+    # A renewal or top-up: the borrower's existing loan the new one pays off first.
+    refinances_loan_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +136,19 @@ async def create_application(
         raise ApplicantNotFoundError(f"No applicant with id {data.applicant_id}.")
     product = catalog.get(data.product_code)
     product.check_request(data.requested_amount, data.currency, data.term)
+    repo = ApplicationRepository(uow.session)
+    application_id = str(uuid.uuid4())
+    if data.refinances_loan_id is not None:
+        await _check_refinance(
+            repo,
+            data.refinances_loan_id,
+            applicant_id=data.applicant_id,
+            currency=data.currency,
+            application_id=application_id,
+        )
     now = clock.now()
     row = ApplicationRow(
-        id=str(uuid.uuid4()),
+        id=application_id,
         applicant_id=data.applicant_id,
         product_code=product.code,
         product_version=product.version,
@@ -149,8 +162,9 @@ async def create_application(
         created_at=now,
         created_by=actor,
         updated_at=now,
+        refinances_loan_id=data.refinances_loan_id,
     )
-    ApplicationRepository(uow.session).add(row)
+    repo.add(row)
     await flush(uow)
     await _audit(
         uow.session,
@@ -165,10 +179,42 @@ async def create_application(
             "monthly_income": str(row.monthly_income),
             "monthly_obligations": str(row.monthly_obligations),
             "purpose": row.purpose,
+            "refinances_loan_id": row.refinances_loan_id,
         },
     )
     await commit(uow)
     return row
+
+
+async def _check_refinance(
+    repo: ApplicationRepository,
+    loan_id: str,
+    *,
+    applicant_id: str,
+    currency: str,
+    application_id: str,
+) -> None:
+    """The loan a renewal or top-up pays off: disbursed by this LOS to the same applicant, in
+    the same currency, and not already paid off by another disbursed application."""
+    found = await repo.get_by_loan_id(loan_id)
+    existing = (
+        None
+        if found is None
+        else RefinancedLoan(
+            loan_id=loan_id,
+            application_id=found.id,
+            applicant_id=found.applicant_id,
+            currency=found.currency,
+            status=found.status,
+        )
+    )
+    check_refinance(
+        loan_id,
+        existing,
+        applicant_id=applicant_id,
+        currency=currency,
+        refinanced_by=await repo.refinanced_by(loan_id, application_id),
+    )
 
 
 async def _pending_stage(
@@ -325,7 +371,7 @@ async def submit_application(
         sanctions_reasons=sanctions.reasons,
         bureau_status=bureau.status,
         bureau=report,
-        existing_exposure=await repo.exposure(row.applicant_id, row.id),
+        existing_exposure=await repo.exposure(row.applicant_id, row.id, row.refinances_loan_id),
         possible_duplicate=bool(applicant.possible_duplicate_of),
     )
     decision = evaluate(product, inputs, today)
@@ -699,6 +745,15 @@ async def disburse_application(
     applicant = await ApplicantRepository(uow.session).get(row.applicant_id)
     if applicant is None:  # pragma: no cover - the foreign key forbids it
         raise ApplicantNotFoundError(f"No applicant with id {row.applicant_id}.")
+    if row.refinances_loan_id is not None:
+        # Checked again: another renewal of the same loan may have been disbursed since.
+        await _check_refinance(
+            repo,
+            row.refinances_loan_id,
+            applicant_id=row.applicant_id,
+            currency=row.currency,
+            application_id=row.id,
+        )
     decision = await repo.get_decision(application_id)
     now = clock.now()
     disbursement = Disbursement(
@@ -708,6 +763,7 @@ async def disburse_application(
         disbursement_date=clock.today(),
         disbursed_at=now,
         rule_set_version=None if decision is None else decision.rule_set_version,
+        settles_loan_id=row.refinances_loan_id,
     )
     event = loan_disbursed_event(
         catalog.get(row.product_code), offer_from_row(offer_row), disbursement
@@ -726,7 +782,11 @@ async def disburse_application(
         action="loan_disbursed",
         clock=clock,
         before=before,
-        extra={"net_disbursed": str(event.net_disbursed), "principal": str(event.principal)},
+        extra={
+            "net_disbursed": str(event.net_disbursed),
+            "principal": str(event.principal),
+            "settles_loan_id": event.settles_loan_id,
+        },
     )
     await stage_event(
         uow.session, event, source=EVENT_SOURCE, subject=disbursement.loan_id, now=now

@@ -86,7 +86,7 @@ class LoanDisbursedV1(EventModel):
     """Published by the LOS once funds leave, so the LMS can book the loan."""
 
     event_type: ClassVar[str] = "LoanDisbursed"
-    version: ClassVar[str] = "1.1"
+    version: ClassVar[str] = "1.2"
 
     loan_id: NonEmptyStr
     application_id: NonEmptyStr
@@ -133,12 +133,24 @@ class LoanDisbursedV1(EventModel):
     aprc: NonNegativeDecimalString | None = Field(
         default=None, description="EU APRC (annual effective, ACT/365) as a fraction."
     )
+    # Added in 1.2 (optional): a renewal or top-up pays an existing loan off first.
+    settles_loan_id: NonEmptyStr | None = Field(
+        default=None,
+        description=(
+            "An existing loan (booked by the LMS) this disbursement pays off first: a renewal "
+            "or top-up. The LMS settles it for its payoff amount on the disbursement date, "
+            "out of net_disbursed, in the same transaction as the booking; the borrower "
+            "receives the rest."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> LoanDisbursedV1:
         """Reject internally inconsistent loans before the LMS books them."""
         if self.net_disbursed > self.principal:
             raise ValueError("net_disbursed must not exceed principal")
+        if self.settles_loan_id is not None and self.settles_loan_id == self.loan_id:
+            raise ValueError("settles_loan_id must name another loan than loan_id")
         if self.first_due_date <= self.disbursement_date:
             raise ValueError("first_due_date must be after disbursement_date")
         if self.grace_principal_periods >= self.term:

@@ -35,7 +35,15 @@ __all__ = [
     "ScheduleChangeReason",
 ]
 
-ScheduleChangeReason = Literal["reduce_term", "reduce_installment", "payoff", "replay"]
+ScheduleChangeReason = Literal[
+    "reduce_term",
+    "reduce_installment",
+    "payoff",
+    "replay",
+    "reschedule",
+    "payment_holiday",
+    "re_age",
+]
 
 
 class AllocationSummaryV1(ContractModel):
@@ -114,10 +122,13 @@ class LoanPaidOffV1(EventModel):
 
 
 class LoanScheduleChangedV1(EventModel):
-    """The loan's schedule got a new version (prepayment, payoff or a replay)."""
+    """The loan's schedule got a new version: prepayment, payoff, replay or restructure.
+
+    1.1 added the restructure reasons: reschedule, payment holiday and re-aging.
+    """
 
     event_type: ClassVar[str] = "LoanScheduleChanged"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"
 
     loan_id: NonEmptyStr
     schedule_version: StrictCount
