@@ -162,39 +162,32 @@ def suspense_lines(currency: str, amount: Decimal) -> JournalLines:
     )
 
 
-def capitalisation_lines(currency: str, amount: Decimal) -> JournalLines | None:
-    """Interest added to the principal (positive: principal receivable against interest
-    income) or taken back out of it (negative: the mirror); None for zero."""
+def _signed_transfer(
+    currency: str, amount: Decimal, debit: Account, credit: Account
+) -> JournalLines | None:
+    """`amount` from `credit` to `debit` when positive, the mirror when negative; None for 0."""
     if amount == 0:
         return None
-    debit, credit = (
-        (Account.LOANS_RECEIVABLE_PRINCIPAL, Account.INTEREST_INCOME)
-        if amount > 0
-        else (Account.INTEREST_INCOME, Account.LOANS_RECEIVABLE_PRINCIPAL)
-    )
+    if amount < 0:
+        debit, credit = credit, debit
     return JournalLines(
         currency,
         (
             PostingLine(debit, Side.DEBIT, abs(amount)),
             PostingLine(credit, Side.CREDIT, abs(amount)),
         ),
+    )
+
+
+def capitalisation_lines(currency: str, amount: Decimal) -> JournalLines | None:
+    """Interest added to the principal (positive: principal receivable against interest
+    income) or taken back out of it (negative: the mirror); None for zero."""
+    return _signed_transfer(
+        currency, amount, Account.LOANS_RECEIVABLE_PRINCIPAL, Account.INTEREST_INCOME
     )
 
 
 def interest_accrual_lines(currency: str, amount: Decimal) -> JournalLines | None:
     """Interest earned (positive: receivable against income) or taken back (negative:
     the mirror); None for zero. Used for the daily accrual and the closing true-up."""
-    if amount == 0:
-        return None
-    debit, credit = (
-        (Account.INTEREST_RECEIVABLE, Account.INTEREST_INCOME)
-        if amount > 0
-        else (Account.INTEREST_INCOME, Account.INTEREST_RECEIVABLE)
-    )
-    return JournalLines(
-        currency,
-        (
-            PostingLine(debit, Side.DEBIT, abs(amount)),
-            PostingLine(credit, Side.CREDIT, abs(amount)),
-        ),
-    )
+    return _signed_transfer(currency, amount, Account.INTEREST_RECEIVABLE, Account.INTEREST_INCOME)

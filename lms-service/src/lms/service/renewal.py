@@ -26,7 +26,7 @@ from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lending_schemas import AllocationSummaryV1, LoanDisbursedV1, RepaymentReceivedV1
+from lending_schemas import LoanDisbursedV1
 from lms.adapters.orm import PaymentRow
 from lms.adapters.repository import (
     JournalRepository,
@@ -49,21 +49,18 @@ from lms.domain.refinance import (
 from lms.domain.servicing import LoanState
 from lms.domain.terms import LoanTerms
 from lms.service.servicing import (
-    EVENT_SOURCE,
     POSTED,
     _component_totals,
     _events,
     _money,
-    _outstanding_on,
     _resync,
-    _stage_paid_off,
+    announce_payment,
     booked_installments,
     loan_context,
     quote_payoff,
     servicing_engine,
 )
 from servicekit.db import UnitOfWork
-from servicekit.outbox import stage_event
 
 __all__ = ["RECEIVED_BY", "Settlement", "is_settlement", "settle_refinanced_loan"]
 
@@ -194,33 +191,7 @@ async def settle_refinanced_loan(
     sync = await _resync(session, old, now=now, effective_date=on, new_payment_id=payment.id)
     if old.status != LoanStatus.PAID_OFF.value:  # pragma: no cover - the preview said so
         raise RefinanceNotSettledError(f"loan {old.id} is {old.status} after its payoff")
-    applied = sync.replay.payments[payment.id]
-    totals = _component_totals(applied.lines)
-    await stage_event(
-        session,
-        RepaymentReceivedV1(
-            loan_id=old.id,
-            payment_id=payment.id,
-            external_ref=external_ref,
-            amount=payoff,
-            currency=old.currency,
-            value_date=on,
-            received_at=now,
-            allocation=AllocationSummaryV1(
-                principal=_money(old, totals["principal"]),
-                interest=_money(old, totals["interest"]),
-                fees=_money(old, totals["fees"]),
-                penalties=_money(old, totals["penalties"]),
-                credit=_money(old, applied.credit),
-            ),
-            outstanding=_outstanding_on(old, sync.replay.installments, on),
-        ),
-        source=EVENT_SOURCE,
-        subject=old.id,
-        now=now,
-    )
-    if sync.became_paid_off:
-        await _stage_paid_off(session, old, sync.replay, await payments.for_loan(old.id), now)
+    await announce_payment(session, old, payment, sync, now=now)
     return Settlement(old.id, payment.id, payoff, entry_id)
 
 

@@ -624,6 +624,41 @@ def payment_view(payment: PaymentRow, loan_status: str) -> PaymentView:
 # -- use cases ----------------------------------------------------------------------
 
 
+async def announce_payment(
+    session: AsyncSession, loan: LoanRow, payment: PaymentRow, sync: ResyncResult, *, now: datetime
+) -> None:
+    """Stage `RepaymentReceived` for a payment the replay just applied, and `LoanPaidOff` if
+    it paid the loan off."""
+    applied = sync.replay.payments[payment.id]
+    totals = _component_totals(applied.lines)
+    await stage_event(
+        session,
+        RepaymentReceivedV1(
+            loan_id=loan.id,
+            payment_id=payment.id,
+            external_ref=payment.external_ref,
+            amount=payment.amount,
+            currency=payment.currency,
+            value_date=payment.value_date,
+            received_at=now,
+            allocation=AllocationSummaryV1(
+                principal=_money(loan, totals["principal"]),
+                interest=_money(loan, totals["interest"]),
+                fees=_money(loan, totals["fees"]),
+                penalties=_money(loan, totals["penalties"]),
+                credit=_money(loan, applied.credit),
+            ),
+            outstanding=_outstanding_on(loan, sync.replay.installments, payment.value_date),
+        ),
+        source=EVENT_SOURCE,
+        subject=loan.id,
+        now=now,
+    )
+    if sync.became_paid_off:
+        payments = await PaymentRepository(session).for_loan(loan.id)
+        await _stage_paid_off(session, loan, sync.replay, payments, now)
+
+
 async def record_repayment(
     uow: UnitOfWork,
     loan_id: str,
@@ -673,35 +708,7 @@ async def record_repayment(
     payment.allocations = []
     # The allocation is only known after the replay; post the entry from it below.
     sync = await _resync_new_payment(session, loan, payment, now=now)
-    applied = sync.replay.payments[payment.id]
-    totals = _component_totals(applied.lines)
-    await stage_event(
-        session,
-        RepaymentReceivedV1(
-            loan_id=loan.id,
-            payment_id=payment.id,
-            external_ref=external_ref,
-            amount=amount,
-            currency=currency,
-            value_date=value_date,
-            received_at=now,
-            allocation=AllocationSummaryV1(
-                principal=_money(loan, totals["principal"]),
-                interest=_money(loan, totals["interest"]),
-                fees=_money(loan, totals["fees"]),
-                penalties=_money(loan, totals["penalties"]),
-                credit=_money(loan, applied.credit),
-            ),
-            outstanding=_outstanding_on(loan, sync.replay.installments, value_date),
-        ),
-        source=EVENT_SOURCE,
-        subject=loan.id,
-        now=now,
-    )
-    if sync.became_paid_off:
-        await _stage_paid_off(
-            session, loan, sync.replay, await payments_repo.for_loan(loan.id), now
-        )
+    await announce_payment(session, loan, payment, sync, now=now)
     view = _view(loan, payment)
     await uow.commit()
     return RepaymentOutcome(view, created=True)
@@ -902,6 +909,7 @@ __all__ = [
     "PaymentView",
     "QuoteView",
     "RepaymentOutcome",
+    "announce_payment",
     "charge_installment",
     "get_payment",
     "payment_view",
