@@ -50,14 +50,14 @@ from lms.domain.servicing import LoanState
 from lms.domain.terms import LoanTerms
 from lms.service.servicing import (
     POSTED,
-    _component_totals,
-    _events,
     _money,
-    _resync,
     announce_payment,
     booked_installments,
+    component_totals,
     loan_context,
     quote_payoff,
+    replay_events,
+    resync,
     servicing_engine,
 )
 from servicekit.db import UnitOfWork
@@ -140,7 +140,7 @@ async def settle_refinanced_loan(
 
     # The allocation the payment gets (the replay _resync runs below, previewed).
     earlier = await payments.for_loan(old.id)
-    events = _events(
+    events = replay_events(
         [*earlier, payment],
         await payments.charges_for_loan(old.id),
         await payments.restructures_for_loan(old.id),
@@ -152,7 +152,7 @@ async def settle_refinanced_loan(
             "(an event after that date reopens it)"
         )
     applied = preview.payments[payment.id]
-    split = payment_split(_component_totals(applied.lines), applied.credit)
+    split = payment_split(component_totals(applied.lines), applied.credit)
 
     settlement = settlement_lines(
         terms.currency,
@@ -188,7 +188,7 @@ async def settle_refinanced_loan(
     payments.add(payment)
     await session.flush()
 
-    sync = await _resync(session, old, now=now, effective_date=on, new_payment_id=payment.id)
+    sync = await resync(session, old, now=now, effective_date=on, new_payment_id=payment.id)
     if old.status != LoanStatus.PAID_OFF.value:  # pragma: no cover - the preview said so
         raise RefinanceNotSettledError(f"loan {old.id} is {old.status} after its payoff")
     await announce_payment(session, old, payment, sync, now=now)

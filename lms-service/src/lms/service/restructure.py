@@ -47,12 +47,12 @@ from lms.domain.restructure import RestructureEvent, RestructureOutcome, Restruc
 from lms.domain.writeoff import RESTRUCTURE_KINDS, RequestStatus
 from lms.service.requests import RequestView, request_view
 from lms.service.servicing import (
-    _events,
-    _require_loan,
-    _resync,
     booked_installments,
     loan_context,
     post_entry,
+    replay_events,
+    require_loan,
+    resync,
     servicing_engine,
 )
 from loanmath import RoundingMode
@@ -101,7 +101,7 @@ async def _preview(
 ) -> RestructureOutcome:
     """The replay with the restructure added as the latest event of the business date."""
     repo = PaymentRepository(session)
-    events = _events(
+    events = replay_events(
         await repo.for_loan(loan.id),
         await repo.charges_for_loan(loan.id),
         await repo.restructures_for_loan(loan.id),
@@ -139,7 +139,7 @@ async def request_restructure(
 ) -> RequestView:
     """Ask for a restructure; the terms are checked and previewed, nothing moves yet."""
     session = uow.session
-    loan = await _require_loan(session, loan_id)
+    loan = await require_loan(session, loan_id)
     terms.validate(loan.currency)
     _check_can_restructure(loan, today)
     pending = await session.scalar(
@@ -189,7 +189,7 @@ async def apply_restructure(
     session: AsyncSession, request: ServicingRequestRow, *, now: datetime, today: date
 ) -> None:
     """Approval: store the event, replay, re-base the accrual; the caller commits."""
-    loan = await _require_loan(session, request.loan_id)
+    loan = await require_loan(session, request.loan_id)
     _check_can_restructure(loan, today)
     loan.event_seq += 1
     restructure = LoanRestructureRow(
@@ -208,7 +208,7 @@ async def apply_restructure(
     )
     session.add(restructure)
     await session.flush()
-    sync = await _resync(session, loan, now=now, effective_date=today)
+    sync = await resync(session, loan, now=now, effective_date=today)
     outcome = sync.replay.restructures.get(restructure.id)
     if outcome is None:
         raise LoanClosedError(f"loan {loan.id} was paid off before the restructure took effect")

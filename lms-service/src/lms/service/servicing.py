@@ -209,11 +209,13 @@ def restructure_terms(params: dict[str, object]) -> RestructureTerms:
     )
 
 
-def _events(
+def replay_events(
     payments: Sequence[PaymentRow],
     charges: Sequence[ChargeRow],
     restructures: Sequence[LoanRestructureRow] = (),
 ) -> list[Event]:
+    """A loan's stored payments (reversed ones left out), charges and restructures as the
+    engine's events."""
     events: list[Event] = [
         PaymentEvent(p.id, p.value_date, p.amount, p.seq) for p in payments if p.status == POSTED
     ]
@@ -288,10 +290,11 @@ def _current_split(payment: PaymentRow) -> dict[Account, Decimal]:
         for a in payment.allocations
         if a.active
     ]
-    return payment_split(_component_totals(lines), payment.credit)
+    return payment_split(component_totals(lines), payment.credit)
 
 
-def _component_totals(lines: Sequence[AllocationLine]) -> dict[str, Decimal]:
+def component_totals(lines: Sequence[AllocationLine]) -> dict[str, Decimal]:
+    """Allocation lines summed per component name."""
     return {c.value: v for c, v in totals_by_component(lines).items()}
 
 
@@ -317,7 +320,8 @@ def _validate_date(loan: LoanRow, when: date, today: date, what: str) -> None:
         raise InvalidValueDateError(f"{what} {when} is after the business date {today}")
 
 
-async def _require_loan(session: AsyncSession, loan_id: str) -> LoanRow:
+async def require_loan(session: AsyncSession, loan_id: str) -> LoanRow:
+    """The booked loan, or LoanNotFoundError."""
     loan = await LoanRepository(session).get(loan_id)
     if loan is None:
         raise LoanNotFoundError(f"no loan {loan_id!r} is booked")
@@ -336,7 +340,7 @@ class ResyncResult:
     schedule_changed_from: int | None
 
 
-async def _resync(
+async def resync(
     session: AsyncSession,
     loan: LoanRow,
     *,
@@ -351,7 +355,9 @@ async def _resync(
     restructures = await payments_repo.restructures_for_loan(loan.id)
     ctx = loan_context(loan)
     engine = servicing_engine(loan, ctx)
-    result = engine.replay(booked_installments(loan), _events(payments, charges, restructures))
+    result = engine.replay(
+        booked_installments(loan), replay_events(payments, charges, restructures)
+    )
 
     for payment in payments:
         if payment.status != POSTED:
@@ -370,7 +376,7 @@ async def _resync(
         ):
             payment.closed_loan = applied.closed_loan
             continue
-        new_split = payment_split(_component_totals(applied.lines), applied.credit)
+        new_split = payment_split(component_totals(applied.lines), applied.credit)
         entry_id: int | None = payment.entry_id
         if not fresh:
             lines = reallocation_lines(loan.currency, _current_split(payment), new_split)
@@ -630,7 +636,7 @@ async def announce_payment(
     """Stage `RepaymentReceived` for a payment the replay just applied, and `LoanPaidOff` if
     it paid the loan off."""
     applied = sync.replay.payments[payment.id]
-    totals = _component_totals(applied.lines)
+    totals = component_totals(applied.lines)
     await stage_event(
         session,
         RepaymentReceivedV1(
@@ -673,7 +679,7 @@ async def record_repayment(
 ) -> RepaymentOutcome:
     """Post a repayment (backdated ones replay the later ones) and commit once."""
     session = uow.session
-    loan = await _require_loan(session, loan_id)
+    loan = await require_loan(session, loan_id)
     payments_repo = PaymentRepository(session)
     existing = await payments_repo.by_external_ref(loan.id, external_ref)
     if existing is not None:
@@ -723,10 +729,12 @@ async def _resync_new_payment(
     others = await payments_repo.for_loan(loan.id)
     charges = await payments_repo.charges_for_loan(loan.id)
     restructures = await payments_repo.restructures_for_loan(loan.id)
-    events = _events([p for p in others if p.id != payment.id] + [payment], charges, restructures)
+    events = replay_events(
+        [p for p in others if p.id != payment.id] + [payment], charges, restructures
+    )
     preview = ctx_engine.replay(booked_installments(loan), events)
     applied = preview.payments[payment.id]
-    split = payment_split(_component_totals(applied.lines), applied.credit)
+    split = payment_split(component_totals(applied.lines), applied.credit)
     entry = await post_entry(
         session,
         loan_id=loan.id,
@@ -739,7 +747,7 @@ async def _resync_new_payment(
     payment.entry_id = entry.id
     payments_repo.add(payment)
     await session.flush()
-    return await _resync(
+    return await resync(
         session, loan, now=now, effective_date=payment.value_date, new_payment_id=payment.id
     )
 
@@ -749,7 +757,7 @@ async def reverse_repayment(
 ) -> PaymentView:
     """Reverse a payment: a mirror entry, then every later payment re-applied."""
     session = uow.session
-    loan = await _require_loan(session, loan_id)
+    loan = await require_loan(session, loan_id)
     payments_repo = PaymentRepository(session)
     payment = await payments_repo.get(loan.id, payment_id)
     if payment is None:
@@ -774,7 +782,7 @@ async def reverse_repayment(
         row.active = False
     await session.flush()
     was_paid_off = loan.status == LoanStatus.PAID_OFF.value
-    sync = await _resync(session, loan, now=now, effective_date=today)
+    sync = await resync(session, loan, now=now, effective_date=today)
     await stage_event(
         session,
         RepaymentReversedV1(
@@ -815,7 +823,7 @@ async def charge_installment(
 ) -> ChargeRow:
     """Charge a fee or penalty to an installment: one entry, then a replay (held money pays it)."""
     session = uow.session
-    loan = await _require_loan(session, loan_id)
+    loan = await require_loan(session, loan_id)
     if component not in (Component.FEES.value, Component.PENALTIES.value):
         raise InvalidChargeError(f"only fees or penalties can be charged, not {component!r}")
     _validate_money(loan, amount, currency)
@@ -851,14 +859,14 @@ async def charge_installment(
     )
     PaymentRepository(session).add_charge(charge)
     await session.flush()
-    await _resync(session, loan, now=now, effective_date=charge_date)
+    await resync(session, loan, now=now, effective_date=charge_date)
     await uow.commit()
     return charge
 
 
 async def get_payment(uow: UnitOfWork, loan_id: str, payment_id: str) -> PaymentView:
     """One payment with its current allocation."""
-    loan = await _require_loan(uow.session, loan_id)
+    loan = await require_loan(uow.session, loan_id)
     payment = await PaymentRepository(uow.session).get(loan.id, payment_id)
     if payment is None:
         raise PaymentNotFoundError(f"no payment {payment_id!r} on loan {loan.id}")
@@ -877,7 +885,7 @@ class QuoteView:
 async def quote_payoff(uow: UnitOfWork, loan_id: str, *, on: date) -> QuoteView:
     """The payoff quote on a date, from the events with a value date up to that day."""
     session = uow.session
-    loan = await _require_loan(session, loan_id)
+    loan = await require_loan(session, loan_id)
     if loan.status in CLOSED_STATUSES:
         raise LoanClosedError(f"loan {loan.id} is {loan.status}; nothing is owed")
     if on < loan.disbursement_date:
@@ -885,7 +893,7 @@ async def quote_payoff(uow: UnitOfWork, loan_id: str, *, on: date) -> QuoteView:
     repo = PaymentRepository(session)
     events = [
         e
-        for e in _events(
+        for e in replay_events(
             await repo.for_loan(loan.id),
             await repo.charges_for_loan(loan.id),
             await repo.restructures_for_loan(loan.id),
@@ -911,9 +919,13 @@ __all__ = [
     "RepaymentOutcome",
     "announce_payment",
     "charge_installment",
+    "component_totals",
     "get_payment",
     "payment_view",
     "quote_payoff",
     "record_repayment",
+    "replay_events",
+    "require_loan",
+    "resync",
     "reverse_repayment",
 ]
