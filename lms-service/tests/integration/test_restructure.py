@@ -139,6 +139,8 @@ async def test_reschedule_needs_a_second_person_and_rebases_the_accrual(
     assert decided["status"] == "approved"
     outcome = decided["outcome"]
     assert (outcome["schedule_version"], outcome["previous_version"]) == ("2", "1")
+    # Amounts at the currency's minor unit, as everywhere in the API.
+    assert (outcome["capitalised_interest"], outcome["deferred_interest"]) == ("0.00", "0.00")
 
     schedule = await _schedule(client, token, "RS")
     rows = schedule["installments"]

@@ -55,7 +55,7 @@ from lms.service.servicing import (
     resync,
     servicing_engine,
 )
-from loanmath import RoundingMode
+from loanmath import RoundingMode, round_money
 from servicekit.db import UnitOfWork
 
 
@@ -119,11 +119,13 @@ def _summary(outcome: RestructureOutcome, currency: str) -> dict[str, str]:
         "first_new_installment": str(outcome.first_new),
         "installment_amount": str(outcome.installment_amount),
         "last_due_date": outcome.last_due_date.isoformat() if outcome.last_due_date else "",
-        "capitalised_interest": str(outcome.capitalised),
-        "deferred_interest": str(outcome.deferred_interest),
+        "capitalised_interest": str(round_money(outcome.capitalised, currency)),
+        "deferred_interest": str(round_money(outcome.deferred_interest, currency)),
         "currency": currency,
     }
-    summary |= {f"re_aged_{c.value}": str(v) for c, v in outcome.re_aged.items()}
+    summary |= {
+        f"re_aged_{c.value}": str(round_money(v, currency)) for c, v in outcome.re_aged.items()
+    }
     return summary
 
 
@@ -246,6 +248,6 @@ async def apply_restructure(
         "effective_date": today.isoformat(),
         "schedule_version": str(loan.schedule_version),
         "previous_version": str(restructure.schedule_version_from),
-        "accrual_adjustment": str(restructure.accrual_adjustment),
+        "accrual_adjustment": str(round_money(restructure.accrual_adjustment, loan.currency)),
         **_summary(outcome, loan.currency),
     }
