@@ -90,6 +90,20 @@ class ApplicationRepository:
             select(ApplicationRow).where(ApplicationRow.loan_id == loan_id)
         )
 
+    async def get_with_decision_and_offer(
+        self, application_id: str
+    ) -> tuple[ApplicationRow, DecisionRow | None, OfferRow | None] | None:
+        """The application with its decision and offer (each at most one), in one query."""
+        found = (
+            await self.session.execute(
+                select(ApplicationRow, DecisionRow, OfferRow)
+                .outerjoin(DecisionRow, DecisionRow.application_id == ApplicationRow.id)
+                .outerjoin(OfferRow, OfferRow.application_id == ApplicationRow.id)
+                .where(ApplicationRow.id == application_id)
+            )
+        ).first()
+        return None if found is None else (found[0], found[1], found[2])
+
     async def get_decision(self, application_id: str) -> DecisionRow | None:
         """The automated decision of an application."""
         return await self.session.scalar(
@@ -147,7 +161,8 @@ class ApplicationRepository:
             ApplicationStatus.DISBURSED.value,
             ApplicationStatus.BOOKED.value,
         ]
-        stmt = select(ApplicationRow).where(
+        # The two amounts only, not whole rows: an applicant may have many applications.
+        stmt = select(ApplicationRow.approved_amount, ApplicationRow.requested_amount).where(
             ApplicationRow.applicant_id == applicant_id,
             ApplicationRow.status.in_(live),
             ApplicationRow.id != exclude_id,
@@ -159,12 +174,9 @@ class ApplicationRepository:
                     ApplicationRow.loan_id != refinanced_loan_id,
                 )
             )
-        rows = await self.session.scalars(stmt)
+        rows = await self.session.execute(stmt)
         return sum(
-            (
-                r.approved_amount if r.approved_amount is not None else r.requested_amount
-                for r in rows.all()
-            ),
+            (approved if approved is not None else requested for approved, requested in rows),
             Decimal(0),
         )
 

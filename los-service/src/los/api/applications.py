@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -56,6 +57,7 @@ from los.service.applications import (
     get_offer,
     list_applications,
     list_checks,
+    pending_stage,
     replay_decision,
     review_application,
     submit_application,
@@ -211,7 +213,8 @@ async def post_application(
     (422 `invalid_refinance` for another applicant's loan or another currency)."""
     data = NewApplication(**body.model_dump())
     row = await create_application(uow, catalog, data, actor=principal.sub, clock=clock)
-    return application_out(await get_application(uow, row.id))
+    # A new application has no decision, review or offer yet: nothing to read back.
+    return application_out(ApplicationView(row, decision=None, reviews=[], offer=None))
 
 
 @router.get("", summary="List applications")
@@ -265,7 +268,7 @@ async def post_submit(
     """KYC, screening, bureau, scorecard and policy: approved (with an offer), referred or
     declined. A provider that times out or answers garbage is stored as a failed check and
     the application is referred."""
-    await submit_application(
+    view = await submit_application(
         uow,
         catalog,
         application_id,
@@ -274,7 +277,10 @@ async def post_submit(
         offer_validity=timedelta(days=settings.offer_validity_days),
         providers=providers,
     )
-    return application_out(await get_application(uow, application_id, catalog))
+    # The application, decision and offer as this request committed them (no reviews yet):
+    # nothing to read back.
+    stage = pending_stage(catalog, view.application, view.reviews)
+    return application_out(replace(view, pending_stage=stage))
 
 
 @router.post(

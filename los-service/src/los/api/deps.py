@@ -1,4 +1,7 @@
-"""LOS-specific FastAPI dependencies as Annotated aliases."""
+"""LOS-specific FastAPI dependencies as Annotated aliases.
+
+All `async def`: FastAPI would run a plain `def` dependency in its thread pool.
+"""
 
 from __future__ import annotations
 
@@ -13,25 +16,25 @@ from los.settings import LosSettings
 from servicekit.auth import ROLES, Principal, require_roles
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     """The product catalog loaded at start-up."""
     catalog: Catalog = request.app.state.catalog
     return catalog
 
 
-def get_los_settings(request: Request) -> LosSettings:
+async def get_los_settings(request: Request) -> LosSettings:
     """The LOS settings the app was built with."""
     settings: LosSettings = request.app.state.settings
     return settings
 
 
-def get_providers(request: Request) -> Providers:
+async def get_providers(request: Request) -> Providers:
     """KYC, bureau and watchlist wired at start-up."""
     providers: Providers = request.app.state.providers
     return providers
 
 
-def get_document_store(request: Request) -> DocumentStore:
+async def get_document_store(request: Request) -> DocumentStore:
     """Where document content is kept."""
     store: DocumentStore = request.app.state.document_store
     return store

@@ -20,6 +20,7 @@ from loanmath import due_dates
 from los.adapters.orm import (
     ApplicantRow,
     ApplicationRow,
+    AuditRow,
     CheckRow,
     DecisionRow,
     DocumentRow,
@@ -115,9 +116,11 @@ async def _audit(
     clock: Clock,
     before: dict[str, Any] | None,
     extra: dict[str, Any] | None = None,
-) -> None:
+    new_stream: bool = False,
+    previous: AuditRow | None = None,
+) -> AuditRow:
     after = _snapshot(row) | (extra or {})
-    await record(
+    return await record(
         session,
         application_stream(row.id),
         actor=actor,
@@ -125,6 +128,8 @@ async def _audit(
         at=clock.now(),
         before=before,
         after=after,
+        new_stream=new_stream,
+        previous=previous,
     )
 
 
@@ -173,6 +178,7 @@ async def create_application(
         action="application_created",
         clock=clock,
         before=None,
+        new_stream=True,  # the application's id was made above: its chain starts here
         extra={
             "product_code": row.product_code,
             "product_version": row.product_version,
@@ -217,13 +223,12 @@ async def _check_refinance(
     )
 
 
-async def _pending_stage(
-    repo: ApplicationRepository, catalog: Catalog, row: ApplicationRow
+def pending_stage(
+    catalog: Catalog, row: ApplicationRow, reviews: Sequence[ReviewRow]
 ) -> str | None:
-    """The approval stage a referred application waits for."""
+    """The approval stage a referred application waits for, given its reviews."""
     if row.status != ApplicationStatus.REFERRED.value:
         return None
-    reviews = await repo.list_reviews(row.id)
     amount = _proposed_amount(row, reviews)
     stages = required_stages(catalog.get(row.product_code), amount)
     approvals = [r for r in reviews if r.outcome in ("approve", "counter_offer")]
@@ -247,15 +252,19 @@ def _proposed_term(row: ApplicationRow, reviews: Sequence[ReviewRow]) -> int:
 async def get_application(
     uow: UnitOfWork, application_id: str, catalog: Catalog | None = None
 ) -> ApplicationView:
-    """The application with everything hanging off it."""
+    """The application with everything hanging off it (two queries)."""
     repo = ApplicationRepository(uow.session)
-    row = await _load(repo, application_id)
+    found = await repo.get_with_decision_and_offer(application_id)
+    if found is None:
+        raise ApplicationNotFoundError(f"No application with id {application_id}.")
+    row, decision, offer = found
+    reviews = await repo.list_reviews(application_id)
     return ApplicationView(
         application=row,
-        decision=await repo.get_decision(application_id),
-        reviews=await repo.list_reviews(application_id),
-        offer=await repo.get_offer(application_id),
-        pending_stage=None if catalog is None else await _pending_stage(repo, catalog, row),
+        decision=decision,
+        reviews=reviews,
+        offer=offer,
+        pending_stage=None if catalog is None else pending_stage(catalog, row, reviews),
     )
 
 
@@ -396,7 +405,7 @@ async def submit_application(
             repo, row, product, decision.grade, now_clock=clock, validity=offer_validity
         )
     await flush(uow)
-    await _audit(
+    submitted = await _audit(
         uow.session, row, actor=actor, action="application_submitted", clock=clock, before=before
     )
     await _audit(
@@ -406,6 +415,7 @@ async def submit_application(
         action="decision_made",
         clock=clock,
         before=None,
+        previous=submitted,
         extra={
             "outcome": decision.outcome.value,
             "score": decision.score,
@@ -570,11 +580,13 @@ async def review_application(
     )
     repo.add(review_row)
     final = review.outcome == "decline" or len(approvals) + 1 >= len(stages)
+    decision: DecisionRow | None = None
+    decision_read = False
     if final:
         row.status = target.value
         if target is ApplicationStatus.APPROVED:
             row.approved_amount, row.approved_term = amount, term
-            decision = await repo.get_decision(application_id)
+            decision, decision_read = await repo.get_decision(application_id), True
             grade = decision.grade if decision is not None else "E"
             _make_offer(repo, row, product, grade, now_clock=clock, validity=offer_validity)
     row.updated_at = now
@@ -600,16 +612,15 @@ async def review_application(
     if final:
         applicant = await ApplicantRepository(uow.session).get(row.applicant_id)
         assert applicant is not None
+        if not decision_read:
+            decision = await repo.get_decision(application_id)
         await _stage_decided(
-            uow.session,
-            row,
-            applicant,
-            await repo.get_decision(application_id),
-            source="manual_review",
-            clock=clock,
+            uow.session, row, applicant, decision, source="manual_review", clock=clock
         )
+    # Read in this transaction, which has written all of it: no second transaction after.
+    view = await get_application(uow, application_id, catalog)
     await commit(uow)
-    return await get_application(uow, application_id, catalog)
+    return view
 
 
 def _make_offer(
@@ -639,8 +650,11 @@ async def _check_documents(
 ) -> None:
     product = catalog.get(row.product_code)
     amount = row.approved_amount if row.approved_amount is not None else row.requested_amount
+    required = product.documents_for(amount)
+    if not required:
+        return  # nothing can be missing: no need to read the documents
     docs: Sequence[DocumentRow] = await repo.list_documents(row.id)
-    missing = missing_documents(product.documents_for(amount), docs)
+    missing = missing_documents(required, docs)
     if missing:
         raise DocumentsIncompleteError(
             "Required documents are missing or not verified: " + ", ".join(missing) + ".",

@@ -35,10 +35,25 @@ async def record(
     at: datetime,
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
+    new_stream: bool = False,
+    previous: AuditRow | None = None,
 ) -> AuditRow:
-    """Append one record to a stream's hash chain, in the caller's transaction."""
+    """Append one record to a stream's hash chain, in the caller's transaction.
+
+    The chain continues from the stream's newest record, read here unless the caller knows
+    it: `previous`, the record it appended earlier in this transaction, or `new_stream`
+    for the first record of something created in this transaction (its id is new). Either
+    way a wrong guess cannot fork the chain: (stream, seq) is unique.
+    """
     repo = AuditRepository(session)
-    last = await repo.last(stream)
+    if previous is not None:
+        if previous.stream != stream:
+            raise ValueError(f"record {previous.stream}#{previous.seq} is not of stream {stream}")
+        last: AuditRow | None = previous
+    elif new_stream:
+        last = None
+    else:
+        last = await repo.last(stream)
     seq = 1 if last is None else last.seq + 1
     prev = GENESIS_HASH if last is None else last.hash
     before_d = None if before is None else dict(before)

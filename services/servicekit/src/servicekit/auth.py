@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
@@ -88,18 +88,39 @@ def decode_token(token: str, secret: str, *, issuer: str = "lending-platform") -
     return Principal(sub=sub, roles=frozenset(str(r) for r in roles))
 
 
-def authenticate(request: Request) -> Principal:
-    """Read and verify the Authorization header against the app's secret."""
-    header = request.headers.get("authorization")
+# Where a request keeps the token it verified and the caller it names (in its ASGI scope's
+# `state`), so the idempotency middleware and the route's role check verify it once.
+_VERIFIED = "servicekit.verified_token"
+
+
+def verified_principal(scope: MutableMapping[str, Any], token: str, settings: Any) -> Principal:
+    """The caller a bearer token names, verified once per request (raises a 401 problem)."""
+    state = scope.setdefault("state", {})
+    cached = state.get(_VERIFIED)
+    if cached is not None and cached[0] == token:
+        principal: Principal = cached[1]
+        return principal
+    principal = decode_token(
+        token, settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer
+    )
+    state[_VERIFIED] = (token, principal)
+    return principal
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header (raises a 401 problem)."""
     if not header:
         raise _unauthorized("token_missing", "An Authorization: Bearer token is required.")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("token_invalid", "The Authorization header must be 'Bearer <token>'.")
-    settings = request.app.state.settings
-    return decode_token(
-        token.strip(), settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer
-    )
+    return token.strip()
+
+
+def authenticate(request: Request) -> Principal:
+    """Read and verify the Authorization header against the app's secret."""
+    token = bearer_token(request.headers.get("authorization"))
+    return verified_principal(request.scope, token, request.app.state.settings)
 
 
 def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:

@@ -1,4 +1,8 @@
-"""FastAPI dependencies as Annotated aliases: the unit of work, settings, clock, caller."""
+"""FastAPI dependencies as Annotated aliases: the unit of work, settings, clock, caller.
+
+Every dependency is `async def`: FastAPI runs a plain `def` dependency in its thread pool,
+a thread hand-off per dependency per request for what is an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +22,13 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
         yield uow
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     """The settings the app was built with."""
     settings: ServiceSettings = request.app.state.settings
     return settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """The app's clock (fixed in tests)."""
     clock: Clock = getattr(request.app.state, "clock", None) or SystemClock()
     return clock

@@ -9,10 +9,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.context import get_correlation_id
+from servicekit.db import is_transient_db_error
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger("servicekit.errors")
@@ -82,6 +85,25 @@ def problem_response(
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def database_unavailable(instance: str | None = None) -> JSONResponse:
+    """503 for a database that cannot be reached or is out of connections: retry later."""
+    return problem_response(
+        503,
+        "database_unavailable",
+        "The database is unavailable at the moment; retry the request shortly.",
+        instance=instance,
+        headers={"Retry-After": "1"},
+    )
+
+
+_DATABASE_ERRORS = (DBAPIError, PoolTimeoutError, ConnectionError)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """A connection lost or refused, or none free in time: the database, not the request."""
+    return isinstance(exc, _DATABASE_ERRORS) and is_transient_db_error(exc)
 
 
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -169,7 +191,24 @@ def install_error_handlers(
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        if is_database_outage(exc):
+            # The database restarting or out of reach: a 503 the client may retry.
+            logger.warning(
+                "database unavailable on %s %s: %r", request.method, request.url.path, exc
+            )
+            return database_unavailable(request.url.path)
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             500, "internal_error", "An unexpected error occurred.", instance=request.url.path
         )
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # Raised by a route, an outage is answered here, inside the middleware, so the
+        # idempotency middleware sees the 503 (and keeps nothing) like any other response;
+        # every other database error goes on to `_unhandled` as before.
+        if not is_database_outage(exc):
+            raise exc
+        return await _unhandled(request, exc)
+
+    for database_error in _DATABASE_ERRORS:
+        app.add_exception_handler(database_error, _database)

@@ -7,27 +7,37 @@ then answers the first request's stored response, so N parallel identical reques
 identical responses and one effect; only a replay still in flight after the wait gets 409
 `idempotency_in_flight`. Responses to unauthenticated calls and server errors are not kept,
 so a retry (or a waiting replay) runs again.
+
+Each step is one statement in autocommit mode (one round trip, no BEGIN and COMMIT): the
+claim is an insert that takes the key when it is free, expired or abandoned in flight
+(`INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING`, atomic on PostgreSQL and
+SQLite), and only when someone else holds the key is the record read; completing is one
+update, forgetting one delete. A database that cannot be reached for the claim is a 503
+`database_unavailable`, and nothing is remembered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
+import logging
 import re
 from datetime import timedelta
 from typing import Any
 
-import jwt
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, delete, null, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from servicekit.db import UnitOfWorkFactory
-from servicekit.errors import problem_response
+from servicekit.auth import bearer_token, verified_principal
+from servicekit.db import UnitOfWorkFactory, is_transient_db_error
+from servicekit.errors import ProblemError, database_unavailable, problem_response
 from servicekit.outbox import utcnow
 from servicekit.tables import IDEMPOTENCY_KEYS
+from servicekit.types import UTCDateTime
 
+logger = logging.getLogger("servicekit.idempotency")
 HEADER = b"idempotency-key"
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,200}$")
 _NOT_KEPT = {401, 403, 413}
@@ -60,7 +70,7 @@ class IdempotencyMiddleware:
             )(scope, receive, send)
             return
         state = scope["app"].state
-        caller = _caller(headers.get(b"authorization"), state.settings)
+        caller = _caller(scope, headers.get(b"authorization"), state.settings)
         if caller is None:
             # Let the route refuse the call; nothing is remembered for it.
             await self.app(scope, receive, send)
@@ -69,6 +79,7 @@ class IdempotencyMiddleware:
         request_hash = hashlib.sha256(body).hexdigest()
         scope_key = f"{caller}|{scope['path']}|{key}"[:300]
         uow_factory: UnitOfWorkFactory = state.uow_factory
+        engine = uow_factory.autocommit_engine
         ttl = timedelta(seconds=state.settings.idempotency_ttl_s)
         stale_after = timedelta(seconds=state.settings.idempotency_in_flight_timeout_s)
 
@@ -77,7 +88,13 @@ class IdempotencyMiddleware:
         deadline = loop.time() + wait_s
         poll_s = _POLL_FIRST_S
         while True:
-            existing = await _claim(uow_factory, scope_key, request_hash, ttl, stale_after)
+            try:
+                existing = await _claim(engine, scope_key, request_hash, ttl, stale_after)
+            except Exception as exc:
+                if not is_transient_db_error(exc):
+                    raise
+                await database_unavailable(scope["path"])(scope, receive, send)
+                return
             if existing is None:
                 break  # this request holds the key: run it
             remaining = deadline - loop.time()
@@ -112,34 +129,22 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         except BaseException:
-            await _forget(uow_factory, scope_key)
+            await _forget(engine, scope_key)
             raise
         status = int(captured["status"])
         if status >= 500 or status in _NOT_KEPT:
-            await _forget(uow_factory, scope_key)
+            await _forget(engine, scope_key)
         else:
-            await _complete(
-                uow_factory, scope_key, status, captured["headers"], bytes(captured["body"])
-            )
+            await _complete(engine, scope_key, status, captured["headers"], bytes(captured["body"]))
 
 
-def _caller(authorization: bytes | None, settings: Any) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, token = authorization.decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
+def _caller(scope: Scope, authorization: bytes | None, settings: Any) -> str | None:
+    """Who is calling, if the token is valid (verified once: the route reuses the result)."""
     try:
-        claims = jwt.decode(
-            token.strip(),
-            settings.jwt_secret.get_secret_value(),
-            algorithms=["HS256"],
-            issuer=settings.jwt_issuer,
-        )
-    except jwt.PyJWTError:
+        token = bearer_token(None if authorization is None else authorization.decode("latin-1"))
+        return verified_principal(scope, token, settings).sub
+    except ProblemError:
         return None
-    sub = claims.get("sub")
-    return sub if isinstance(sub, str) else None
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -154,58 +159,79 @@ async def _read_body(receive: Receive) -> bytes:
             return bytes(chunks)
 
 
+def _claim_statement(dialect_name: str) -> Any:
+    """The claim, built once per dialect: insert, or take over an expired or stale record."""
+    keys = IDEMPOTENCY_KEYS.c
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    claim = dialect.insert(IDEMPOTENCY_KEYS).values(
+        scope=bindparam("scope"),
+        request_hash=bindparam("request_hash"),
+        state="in_flight",
+        created_at=bindparam("now"),
+        expires_at=bindparam("expires_at"),
+    )
+    return claim.on_conflict_do_update(
+        index_elements=[keys.scope],
+        set_={
+            "request_hash": claim.excluded.request_hash,
+            "state": claim.excluded.state,
+            "status_code": null(),
+            "response_headers": null(),
+            "response_body": null(),
+            "created_at": claim.excluded.created_at,
+            "expires_at": claim.excluded.expires_at,
+        },
+        where=or_(
+            keys.expires_at <= bindparam("now", type_=UTCDateTime()),
+            and_(
+                keys.state == "in_flight",
+                keys.created_at <= bindparam("stale_before", type_=UTCDateTime()),
+            ),
+        ),
+    ).returning(keys.scope)
+
+
+_CLAIM = {name: _claim_statement(name) for name in ("postgresql", "sqlite")}
+_READ = select(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.scope == bindparam("scope"))
+_COMPLETE = (
+    update(IDEMPOTENCY_KEYS)
+    .where(IDEMPOTENCY_KEYS.c.scope == bindparam("key"))
+    .values(
+        state="completed",
+        status_code=bindparam("status"),
+        response_headers=bindparam("headers"),
+        response_body=bindparam("body"),
+    )
+)
+_FORGET = delete(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.scope == bindparam("scope"))
+
+
 async def _claim(
-    uow_factory: UnitOfWorkFactory,
+    engine: AsyncEngine,
     scope_key: str,
     request_hash: str,
     ttl: timedelta,
     stale_after: timedelta,
 ) -> dict[str, Any] | None:
-    """Record the key as in flight; return the existing record if someone holds it."""
+    """Record the key as in flight; return the existing record if someone holds it.
+
+    One statement takes the key when it is free, expired, or held in flight for longer than
+    `stale_after` (its holder is taken to be gone); otherwise the record is read.
+    """
     now = utcnow()
-    async with uow_factory() as uow:
-        row = (
-            (
-                await uow.session.execute(
-                    select(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.scope == scope_key)
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is not None:
-            expired = row["expires_at"] <= now
-            abandoned = row["state"] == "in_flight" and row["created_at"] <= now - stale_after
-            if not (expired or abandoned):
-                return dict(row)
-            await uow.session.execute(
-                delete(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.scope == scope_key)
-            )
-        try:
-            await uow.session.execute(
-                insert(IDEMPOTENCY_KEYS).values(
-                    scope=scope_key,
-                    request_hash=request_hash,
-                    state="in_flight",
-                    created_at=now,
-                    expires_at=now + ttl,
-                )
-            )
-            await uow.commit()
-        except IntegrityError:
-            await uow.rollback()
-        else:
+    claim = _CLAIM["postgresql" if engine.dialect.name == "postgresql" else "sqlite"]
+    params = {
+        "scope": scope_key,
+        "request_hash": request_hash,
+        "now": now,
+        "expires_at": now + ttl,
+        "stale_before": now - stale_after,
+    }
+    async with engine.connect() as conn:
+        if (await conn.execute(claim, params)).first() is not None:
             return None
-    async with uow_factory() as uow:
-        row = (
-            (
-                await uow.session.execute(
-                    select(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.scope == scope_key)
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = (await conn.execute(_READ, {"scope": scope_key})).mappings().first()
+    # Gone in between (its request failed and was forgotten): the next claim may take it.
     return dict(row) if row is not None else {"state": "in_flight", "request_hash": request_hash}
 
 
@@ -241,30 +267,26 @@ async def _answer_existing(
     await response(scope, receive, send)
 
 
-async def _forget(uow_factory: UnitOfWorkFactory, scope_key: str) -> None:
-    async with uow_factory() as uow:
-        await uow.session.execute(
-            delete(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.scope == scope_key)
-        )
-        await uow.commit()
+async def _forget(engine: AsyncEngine, scope_key: str) -> None:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(_FORGET, {"scope": scope_key})
+    except Exception as exc:
+        if not is_transient_db_error(exc):
+            raise
+        # The response (or the error) stands; the record stays in flight until it is stale.
+        logger.warning("idempotency key not released, database unavailable: %r", exc)
 
 
 async def _complete(
-    uow_factory: UnitOfWorkFactory,
+    engine: AsyncEngine,
     scope_key: str,
     status: int,
     headers: list[list[str]],
     body: bytes,
 ) -> None:
-    async with uow_factory() as uow:
-        await uow.session.execute(
-            update(IDEMPOTENCY_KEYS)
-            .where(IDEMPOTENCY_KEYS.c.scope == scope_key)
-            .values(
-                state="completed",
-                status_code=status,
-                response_headers=json.loads(json.dumps(headers)),
-                response_body=body,
-            )
+    async with engine.connect() as conn:
+        await conn.execute(
+            _COMPLETE,
+            {"key": scope_key, "status": status, "headers": headers, "body": body},
         )
-        await uow.commit()

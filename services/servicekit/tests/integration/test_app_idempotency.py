@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx
@@ -389,3 +390,121 @@ async def test_worker_mode_serves_operations_only(database_url: str) -> None:
         missing = await http.post("/v1/probes", json={"label": "a", "amount": "1"}, headers=_auth())
         assert missing.status_code == 404
     await runtime.engine.dispose()
+
+
+async def _put_record(client: httpx.AsyncClient, **values: object) -> None:
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    async with engine.begin() as conn:
+        await conn.execute(insert(IDEMPOTENCY_KEYS).values(**values))
+
+
+async def _record(client: httpx.AsyncClient, scope: str) -> dict[str, object]:
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+    async with engine.connect() as conn:
+        row = (
+            (await conn.execute(select(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.scope == scope)))
+            .mappings()
+            .one()
+        )
+    return dict(row)
+
+
+@pytest.mark.parametrize("in_flight_wait_s", [0.0])
+async def test_a_stale_in_flight_record_is_taken_over(client: httpx.AsyncClient) -> None:
+    # A request that claimed the key and died (its process crashed) 2 minutes ago, past the
+    # 60 s in-flight timeout: the retry runs and its response is what the key keeps.
+    scope = "fin-1|/v1/probes|key-stale"
+    now = utcnow()
+    await _put_record(
+        client,
+        scope=scope,
+        request_hash="0" * 64,
+        state="in_flight",
+        created_at=now - timedelta(minutes=2),
+        expires_at=now + timedelta(days=1),
+    )
+    headers = {**_auth(), "Idempotency-Key": "key-stale"}
+    body = {"label": "retry", "amount": "3.00"}
+    taken = await client.post("/v1/probes", json=body, headers=headers)
+    assert taken.status_code == 201, taken.text
+    assert "idempotent-replayed" not in taken.headers
+    record = await _record(client, scope)
+    assert (record["state"], record["status_code"]) == ("completed", 201)
+    assert record["created_at"] > now - timedelta(seconds=30)  # the new claim's time
+    replay = await client.post("/v1/probes", json=body, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == taken.content
+    assert await _count(client) == 1
+
+
+@pytest.mark.parametrize("in_flight_wait_s", [0.0])
+async def test_a_fresh_in_flight_record_is_not_taken_over(client: httpx.AsyncClient) -> None:
+    scope = "fin-1|/v1/probes|key-fresh"
+    now = utcnow()
+    await _put_record(
+        client,
+        scope=scope,
+        request_hash="0" * 64,
+        state="in_flight",
+        created_at=now - timedelta(seconds=5),
+        expires_at=now + timedelta(days=1),
+    )
+    headers = {**_auth(), "Idempotency-Key": "key-fresh"}
+    response = await client.post("/v1/probes", json={"label": "x", "amount": "1"}, headers=headers)
+    assert response.status_code == 422  # another body holds this key
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert (await _record(client, scope))["state"] == "in_flight"
+    assert await _count(client) == 0
+
+
+async def test_an_expired_record_is_forgotten_and_the_request_runs_again(
+    client: httpx.AsyncClient,
+) -> None:
+    scope = "fin-1|/v1/probes|key-expired"
+    then = utcnow() - timedelta(days=2)
+    await _put_record(
+        client,
+        scope=scope,
+        request_hash="0" * 64,
+        state="completed",
+        status_code=201,
+        response_headers=[["content-type", "application/json"]],
+        response_body=b'{"id": "old"}',
+        created_at=then,
+        expires_at=then + timedelta(days=1),
+    )
+    headers = {**_auth(), "Idempotency-Key": "key-expired"}
+    response = await client.post("/v1/probes", json={"label": "x", "amount": "1"}, headers=headers)
+    assert response.status_code == 201, response.text
+    assert "idempotent-replayed" not in response.headers
+    assert response.json()["id"] != "old"
+    record = await _record(client, scope)
+    assert (record["state"], record["status_code"]) == ("completed", 201)
+    assert record["response_body"] == response.content
+    assert await _count(client) == 1
+
+
+async def test_the_bearer_token_is_verified_once_per_request(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import servicekit.auth
+
+    calls: list[str] = []
+    decode = servicekit.auth.decode_token
+
+    def counting(token: str, secret: str, *, issuer: str = "lending-platform") -> object:
+        calls.append(token)
+        return decode(token, secret, issuer=issuer)
+
+    monkeypatch.setattr(servicekit.auth, "decode_token", counting)
+    headers = {**_auth(), "Idempotency-Key": "key-once"}
+    response = await client.post("/v1/probes", json={"label": "x", "amount": "1"}, headers=headers)
+    assert response.status_code == 201, response.text
+    assert len(calls) == 1  # the idempotency middleware's check serves the route's too
+    forbidden = await client.post(
+        "/v1/probes",
+        json={"label": "x", "amount": "1"},
+        headers={**_auth("auditor"), "Idempotency-Key": "key-once-2"},
+    )
+    assert forbidden.status_code == 403
+    assert len(calls) == 2

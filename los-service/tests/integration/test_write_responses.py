@@ -1,0 +1,123 @@
+"""Write responses are built from what the request committed, not read back afterwards.
+
+Create, submit, review, accept and disburse answer with the application as their own
+transaction left it (intake and submit without reading it back at all). Whatever the
+route does to save queries, the answer must be exactly what a fresh read returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.helpers import AGENT_SUB, application_body, create_applicant
+
+pytestmark = pytest.mark.integration
+
+APPROVE: dict[str, str] = {}
+# The same figures as test_applications: DTI in the refer band, and above the decline limit.
+REFER = {"monthly_income": "3000.00", "monthly_obligations": "1000.00"}
+DECLINE = {"monthly_income": "2000.00", "monthly_obligations": "1500.00"}
+
+
+async def _same_as_read(client: httpx.AsyncClient, response: httpx.Response, headers: Any) -> None:
+    assert response.status_code in (200, 201), response.text
+    written = response.json()
+    read = await client.get(f"/v1/applications/{written['id']}", headers=headers)
+    assert read.status_code == 200, read.text
+    assert written == read.json()
+
+
+@pytest.mark.parametrize(
+    ("figures", "product", "expected"),
+    [
+        (APPROVE, "PL-STD", "approved"),
+        (APPROVE, "ST-WEEKLY", "approved"),
+        (REFER, "PL-STD", "referred"),
+        (DECLINE, "PL-STD", "declined"),
+    ],
+)
+async def test_intake_and_decision_answer_what_a_read_returns(
+    client: httpx.AsyncClient, auth: Any, figures: dict[str, str], product: str, expected: str
+) -> None:
+    agent = auth("applicant_agent", sub=AGENT_SUB)
+    applicant_id = await create_applicant(client, agent)
+    overrides: dict[str, Any] = dict(figures)
+    if product == "ST-WEEKLY":
+        overrides |= {"requested_amount": "1000.00", "term": 12}
+    created = await client.post(
+        "/v1/applications",
+        json=application_body(applicant_id, product_code=product, **overrides),
+        headers=agent,
+    )
+    await _same_as_read(client, created, agent)
+    app_id = created.json()["id"]
+    submitted = await client.post(f"/v1/applications/{app_id}/submit", headers=agent)
+    assert submitted.json()["status"] == expected
+    await _same_as_read(client, submitted, agent)
+    if expected != "approved":
+        return
+    accepted = await client.post(f"/v1/applications/{app_id}/offer/accept", headers=agent)
+    await _same_as_read(client, accepted, agent)
+    manager = auth("credit_manager", sub="cm-cleo")
+    disbursed = await client.post(f"/v1/applications/{app_id}/disburse", headers=manager)
+    assert disbursed.json()["status"] == "disbursed"
+    await _same_as_read(client, disbursed, manager)
+
+
+async def test_referred_then_reviewed_answers_what_a_read_returns(
+    client: httpx.AsyncClient, auth: Any
+) -> None:
+    agent = auth("applicant_agent", sub=AGENT_SUB)
+    applicant_id = await create_applicant(client, agent)
+    created = await client.post(
+        "/v1/applications", json=application_body(applicant_id, **REFER), headers=agent
+    )
+    app_id = created.json()["id"]
+    submitted = await client.post(f"/v1/applications/{app_id}/submit", headers=agent)
+    assert (submitted.json()["status"], submitted.json()["pending_stage"]) == (
+        "referred",
+        "underwriter",
+    )
+    await _same_as_read(client, submitted, agent)
+    reviewed = await client.post(
+        f"/v1/applications/{app_id}/reviews",
+        json={"outcome": "approve", "comment": "Verified payslips."},
+        headers=auth("underwriter", sub="uw-bob"),
+    )
+    assert reviewed.json()["status"] == "approved"
+    await _same_as_read(client, reviewed, agent)
+    accepted = await client.post(f"/v1/applications/{app_id}/offer/accept", headers=agent)
+    await _same_as_read(client, accepted, agent)
+
+
+async def test_audit_chain_shortcuts_cannot_fork_a_chain(app: Any) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import IntegrityError
+
+    from los.domain.audit import GENESIS_HASH
+    from los.service.audit import record
+
+    at = datetime(2025, 3, 10, 9, 30, tzinfo=UTC)
+    async with app.state.uow_factory() as uow:
+        first = await record(
+            uow.session, "application:x", actor="a", action="one", at=at, new_stream=True
+        )
+        second = await record(
+            uow.session, "application:x", actor="a", action="two", at=at, previous=first
+        )
+        third = await record(uow.session, "application:x", actor="a", action="three", at=at)
+        assert (first.seq, first.prev_hash) == (1, GENESIS_HASH)
+        assert (second.seq, second.prev_hash) == (2, first.hash)
+        assert (third.seq, third.prev_hash) == (3, second.hash)
+        with pytest.raises(ValueError, match="not of stream"):
+            await record(uow.session, "application:y", actor="a", action="x", at=at, previous=first)
+        await uow.commit()
+    async with app.state.uow_factory() as uow:
+        with pytest.raises(IntegrityError):  # (stream, seq) is unique: no second first record
+            await record(
+                uow.session, "application:x", actor="a", action="again", at=at, new_stream=True
+            )
