@@ -85,6 +85,7 @@ class Runtime:
                 republish_window_s=self.settings.broker_loss_republish_window_s,
                 replication_factor=self.settings.kafka_replication_factor,
                 on_loss=[consumer.rewind for consumer in self.consumers.values()],
+                on_healed=[consumer.renew for consumer in self.consumers.values()],
             )
             supervisor.add("broker-watch", self.broker_watch.run)
         for name, consumer in self.consumers.items():

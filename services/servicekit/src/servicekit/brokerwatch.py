@@ -12,15 +12,21 @@ re-create business topics on their first send). If the marker disappears later, 
 lost its state. Healing, done by the replica holding the relay's leader lock only: the
 registered topics are created again, and every outbox row created within
 `broker_loss_republish_window_s` (0: all of them) is marked pending again, oldest first,
-so the relay publishes it again in order. That is safe by construction: every consumer
-de-duplicates by event id (the inbox), which is what at-least-once delivery asks of it.
+so the relay publishes it again in order, from a new producer (see `OutboxRelay`). That
+is safe by construction: every consumer de-duplicates by event id (the inbox), which is
+what at-least-once delivery asks of it.
 Every replica that sees the loss also rewinds its own consumers to the beginning of their
 partitions: their in-memory fetch positions point into the lost log, and a new log that
-has grown past such a position would otherwise be read from the middle.
+has grown past such a position would otherwise be read from the middle. Once the marker is
+back (healed, here or by the leader), every replica renews its consumers and its relay's
+producer: a client whose metadata refresh failed while the broker was down still holds the
+lost topics' partition counts.
 
-A business topic that a producer re-created before the heal may have a single partition:
-`ensure_topics` leaves an existing topic alone, so the watch logs which topics now have
-fewer partitions than registered (ordering per key still holds; parallelism does not).
+A business topic that a client re-created before the heal (a broker that creates topics
+on first use does so with its own default count) may have fewer partitions than registered:
+`ensure_topics` leaves an existing topic alone, so the watch logs which topics shrank
+(ordering per key still holds; parallelism does not). Producers must then partition by the
+new count, which is why the relay renews its producer on a loss.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ class BrokerLossWatch:
         topics: Sequence[Topic] = TOPICS,
         now: Callable[[], datetime] = utcnow,
         on_loss: Sequence[Callable[[], None]] = (),
+        on_healed: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.service = service
         self.bootstrap_servers = bootstrap_servers
@@ -86,6 +93,7 @@ class BrokerLossWatch:
         self.topics = tuple(topics)
         self._now = now
         self.on_loss = tuple(on_loss)
+        self.on_healed = tuple(on_healed)
         self.armed = False
         self._loss_seen = False
         self.stats = WatchStats()
@@ -132,13 +140,15 @@ class BrokerLossWatch:
             self.armed = True
             return False
         if self.marker in await self._topic_names():
-            self._loss_seen = False  # healed (here or by the leader elsewhere)
+            if self._loss_seen:  # healed by the leader elsewhere
+                self._healed()
             return False
         if not self._loss_seen:
             self._loss_seen = True
             self.stats.losses += 1
             self.stats.last_loss_at = self._now()
             metrics.BROKER_LOSSES.labels(self.service).inc()
+            self.relay.renew_publisher()  # the lost broker's partition counts no longer hold
             for callback in self.on_loss:
                 callback()  # e.g. consumers read their partitions again from the beginning
         if not self.relay.is_leader:
@@ -146,8 +156,15 @@ class BrokerLossWatch:
             logger.warning("broker lost its topics; waiting for the relay leader to heal")
             return True
         await self.heal(await self._topics())
-        self._loss_seen = False
+        self._healed()
         return True
+
+    def _healed(self) -> None:
+        """The topics are back for good: clients start over with fresh metadata."""
+        self._loss_seen = False
+        self.relay.renew_publisher()
+        for callback in self.on_healed:
+            callback()  # e.g. consumers renew, to be assigned every partition of the new topics
 
     async def heal(self, present: dict[str, int]) -> int:
         """Recreate topics, mark the window of the outbox pending again, wake the relay."""
@@ -159,9 +176,14 @@ class BrokerLossWatch:
             if self.republish_window_s <= 0
             else self._now() - timedelta(seconds=self.republish_window_s)
         )
-        count = await republish_from(
-            self._session_factory, from_id=None if since else 0, since=since
-        )
+        # Between two relay batches: a batch in flight marks its rows published after the
+        # re-mark otherwise, and a batch sent before the topics came back may have gone to
+        # partitions that no longer exist. The relay's next batch runs on a new producer.
+        async with self.relay.paused():
+            self.relay.renew_publisher()
+            count = await republish_from(
+                self._session_factory, from_id=None if since else 0, since=since
+            )
         await self._with_admin(self._create_marker)
         self.stats.republished += count
         metrics.BROKER_LOSS_REPUBLISHED.labels(self.service).inc(count)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
@@ -43,8 +44,10 @@ logger = logging.getLogger("servicekit.inbox")
 REWIND_WINDOW_S = 60.0
 """After a broker loss, partitions assigned within this many seconds are read from the start."""
 
-# How often the consumer loop refreshes its lag gauge.
+# How often the consumer loop refreshes its lag gauge, and how long it may wait for it
+# (the broker may be gone: consuming goes on without the gauge).
 LAG_REFRESH_S = 1.0
+LAG_TIMEOUT_S = 5.0
 
 Handler = Callable[[AsyncSession, Any, CloudEvent], Awaitable[None]]
 # Applies several events of one type in the caller's transaction (a fetched batch).
@@ -467,7 +470,9 @@ class KafkaInboxConsumer:
         self._rewind = False
         self._rewind_until = 0.0
         self._to_rewind: set[Any] = set()
+        self._renew = False
         self.rewinds = 0
+        self.renewals = 0
 
     def rewind(self) -> None:
         """Read every assigned partition again from its beginning (the broker lost its data).
@@ -479,6 +484,18 @@ class KafkaInboxConsumer:
         partition assigned to it within `REWIND_WINDOW_S` after. Re-reading is safe: the
         inbox de-duplicates by event id.
         """
+        self._rewind = True
+
+    def renew(self) -> None:
+        """Start over on a new Kafka consumer, reading from the beginning (the broker healed).
+
+        The topics are back with their partition counts, which may differ from the lost
+        broker's; a consumer whose metadata refresh failed while the broker was down keeps
+        the old counts and would not be assigned the partitions it does not know. A new
+        consumer reads the metadata afresh and joins the group again; the rewind covers
+        whatever partitions it is assigned.
+        """
+        self._renew = True
         self._rewind = True
 
     def _assigned(self, partitions: Any) -> None:
@@ -502,6 +519,15 @@ class KafkaInboxConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set."""
+        while not stop.is_set():
+            if self._renew:
+                self._renew = False
+                self.renewals += 1
+                logger.warning("%s: the broker healed; consuming on a new consumer", self.name)
+            await self._consume(stop)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        """One consumer's life: until `stop`, or until asked to renew."""
         producer = self._producer_factory() if self._producer_factory else None
         if producer is not None:
             await producer.start()
@@ -516,11 +542,13 @@ class KafkaInboxConsumer:
         try:
             await consumer.start()
             lag_due = 0.0
-            while not stop.is_set():
+            while not stop.is_set() and not self._renew:
                 await self._apply_rewind(consumer)
                 batches = await consumer.getmany(timeout_ms=200)
                 if self._rewind:
-                    continue  # fetched from the lost log's positions: read again after the seek
+                    # Fetched from the lost log's positions, or a renewal is due: this batch
+                    # is read again after the seek.
+                    continue
                 # One transaction for the whole fetch, whatever partitions it spans: records
                 # keep their order within each partition, and every offset is committed
                 # after the database commit.
@@ -539,18 +567,31 @@ class KafkaInboxConsumer:
                 if messages and not stop.is_set():
                     await self.processor.process_batch(messages, stop)
                     crash_point(CONSUMER_AFTER_COMMIT)
-                    await consumer.commit(
-                        {
-                            tp: OffsetAndMetadata(records[-1].offset + 1, "")
-                            for tp, records in batches.items()
-                            if records
-                        }
-                    )
+                    try:
+                        await consumer.commit(
+                            {
+                                tp: OffsetAndMetadata(records[-1].offset + 1, "")
+                                for tp, records in batches.items()
+                                if records
+                            }
+                        )
+                    except CommitFailedError:
+                        # The group rebalanced (or the broker forgot this member) between
+                        # fetch and commit. The batch is in the database: whoever reads
+                        # these records again finds them in the inbox and skips them.
+                        logger.warning(
+                            "%s: offsets not committed, the group rebalanced; the records "
+                            "will be read again and skipped",
+                            self.name,
+                        )
                 now = asyncio.get_running_loop().time()
                 if (batches or any(self.lag.values())) and now >= lag_due:
                     # Lag costs a broker round trip: at most once a second.
                     lag_due = now + LAG_REFRESH_S
-                    await self._update_lag(consumer)
+                    try:
+                        await asyncio.wait_for(self._update_lag(consumer), LAG_TIMEOUT_S)
+                    except Exception as exc:  # a gauge: never worth stopping the consumer
+                        logger.info("%s: lag not measured: %r", self.name, exc)
         finally:
             self.consumer = None
             await consumer.stop()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -204,6 +204,12 @@ class OutboxRelay:
 
     Wakes when a commit staged events (in process) or every `poll_interval_s`.
     A crash between publish and mark re-sends on restart; consumers de-duplicate.
+
+    After a broker loss the relay starts its next batch on a new producer: a topic may have
+    come back with fewer partitions, and a producer still partitioning by the lost topic's
+    count writes to partitions no consumer is assigned (the embedded broker accepts such
+    records). `paused()` lets the broker watch mark rows pending again between two batches,
+    never while a batch is in flight (its late "published" mark would undo the re-mark).
     """
 
     def __init__(
@@ -224,12 +230,42 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
+        self._publishing = asyncio.Lock()
+        self._renew_publisher = False
         self._tracer = get_tracer(service)
         self.stats = RelayStats()
 
     def wake(self) -> None:
         """Ask the relay to look for new rows now."""
         self._wake.set()
+
+    def renew_publisher(self) -> None:
+        """Publish the next batch with a new producer, which reads the topics' metadata afresh."""
+        self._renew_publisher = True
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Hold the relay between two batches while the caller works on the outbox."""
+        async with self._publishing:
+            yield
+
+    async def _publisher(self, current: Any) -> Any:
+        """The producer for the next batch: `current`, or a new one when asked to renew."""
+        if current is not None and not self._renew_publisher:
+            return current
+        if current is not None:
+            with contextlib.suppress(Exception):
+                await current.stop()
+        self._renew_publisher = True  # until a new one has started
+        publisher = self._publisher_factory()
+        try:
+            await publisher.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await publisher.stop()
+            raise
+        self._renew_publisher = False
+        return publisher
 
     async def publish_pending(self, publisher: Any) -> int:
         """Publish one batch of pending rows; returns how many were sent."""
@@ -320,8 +356,7 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set, backing off while the broker or database is down."""
-        publisher = self._publisher_factory()
-        await publisher.start()
+        publisher: Any = None
         backoff = 0.2
         refreshed = float("-inf")
         try:
@@ -333,7 +368,9 @@ class OutboxRelay:
                         if not self.is_leader:
                             await _sleep_or_stop(stop, max(self.poll_interval_s, 1.0))
                             continue
-                    sent = await self.publish_pending(publisher)
+                    async with self._publishing:
+                        publisher = await self._publisher(publisher)
+                        sent = await self.publish_pending(publisher)
                     # The gauges cost a count over the pending rows: at most once a
                     # second under load, and whenever the relay goes idle.
                     now = asyncio.get_running_loop().time()
@@ -362,7 +399,8 @@ class OutboxRelay:
         finally:
             if self.leader_lock is not None:
                 await self.leader_lock.release()
-            await publisher.stop()
+            if publisher is not None:
+                await publisher.stop()
 
 
 async def republish_from(

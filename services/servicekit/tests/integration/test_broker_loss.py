@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import DefaultPartitioner
 
 from lending_schemas import LoanDisbursedV1, from_kafka, make_event, to_kafka
 from lending_schemas.examples import example_loan_disbursed_v1
@@ -146,8 +148,10 @@ async def test_a_standby_replica_notices_but_leaves_healing_to_the_leader(
     assert await watch.check_once() is False
 
 
-async def _send_disbursed(broker: TansuBroker, loan_ids: list[str]) -> None:
-    """LoanDisbursed events for `loan_ids`, all to partition 0, in order."""
+async def _send_disbursed(
+    broker: TansuBroker, loan_ids: list[str], partition: int | None = 0
+) -> None:
+    """LoanDisbursed events for `loan_ids`, in order, to `partition` (None: by key)."""
     settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
     producer = make_producer(settings)
     await producer.start()
@@ -162,7 +166,11 @@ async def _send_disbursed(broker: TansuBroker, loan_ids: list[str]) -> None:
                 )
             )
             await producer.send_and_wait(
-                TOPIC, record.value, key=record.key, partition=0, headers=list(record.headers)
+                TOPIC,
+                record.value,
+                key=record.key,
+                partition=partition,
+                headers=list(record.headers),
             )
     finally:
         await producer.stop()
@@ -234,3 +242,173 @@ async def test_consumers_read_again_from_the_beginning_after_a_loss(
     await _consume_until(inbox, seen, set(fresh))
     assert seen[3:] == fresh, "every event of the new log, from its first offset"
     assert inbox.rewinds == 1
+
+
+def _keys_beyond(partitions: int, count: int) -> list[str]:
+    """Loan ids whose records the default partitioner puts at or beyond partition
+    `partitions` of the registered six: no such partition exists once the topic shrinks."""
+    choose = DefaultPartitioner()
+    every = list(range(6))
+    found = (f"FP{n}" for n in range(10_000))
+    return [k for k in found if choose(k.encode(), every, every) >= partitions][:count]
+
+
+async def test_events_reach_a_topic_that_came_back_with_fewer_partitions(
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker, consume: Any
+) -> None:
+    """Before the heal, a client re-creates the topic with the broker's default of four
+    partitions. A relay still partitioning by the lost topic's six (its metadata refresh ran
+    while the broker was down) would put these keys into partitions 4 and 5, which the
+    embedded broker accepts and no consumer is assigned."""
+    await ensure_topics(broker.bootstrap_servers)
+    before, after = _keys_beyond(4, 2), _keys_beyond(4, 4)[2:]
+    staged = [await stage_disbursed(uow_factory, key, NOW) for key in before]
+    relay = _relay(uow_factory, broker)
+    relay.poll_interval_s = 0.05
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+
+    async def all_published() -> None:
+        for _ in range(400):
+            if (await outbox_status(uow_factory.session_factory))["pending"] == 0:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the relay did not publish every row within 20 s")
+
+    try:
+        await all_published()
+        watch = _watch(uow_factory, broker, relay)
+        await watch.check_once()  # arms
+        # Down long enough for the producer's metadata refresh (on the broken connection)
+        # to fail: it keeps the lost topic's six partitions.
+        broker.stop()
+        await asyncio.sleep(1.0)
+        broker.start()
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(TOPIC, 4, 1)])
+        finally:
+            await admin.close()
+        assert await watch.check_once() is True
+        staged += [await stage_disbursed(uow_factory, key, NOW) for key in after]
+        relay.wake()
+        await all_published()
+    finally:
+        stop.set()
+        await running
+    found = await consume_event_ids(consume, broker.bootstrap_servers, len(staged))
+    assert sorted(found) == sorted(staged), "every event where a consumer reads it"
+
+
+async def test_consumers_get_every_partition_of_a_topic_that_came_back_larger(
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+) -> None:
+    """The lost topic had four partitions (a client created it); the heal brings it back
+    with the registered six. A consumer whose metadata refresh failed while the broker was
+    down knows four and is assigned four: once the watch sees the heal, the consumer starts
+    over and reads partitions 4 and 5 too."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(TOPIC, 4, 1)])
+    finally:
+        await admin.close()
+    settings = ServiceSettings(
+        service_name="test", kafka_bootstrap_servers=broker.bootstrap_servers
+    )
+    seen: list[str] = []
+
+    async def record(session: Any, model: LoanDisbursedV1, envelope: Any) -> None:
+        seen.append(model.loan_id)
+
+    spec = ConsumerSpec(
+        name="c", group_id="g-renew", topics=[TOPIC], handlers={"LoanDisbursed": record}
+    )
+    inbox = _build_consumer(settings, uow_factory, spec)
+    watch = BrokerLossWatch(
+        "test",
+        broker.bootstrap_servers,
+        uow_factory.session_factory,
+        _relay(uow_factory, broker),
+        on_loss=[inbox.rewind],
+        on_healed=[inbox.renew],
+    )
+    await watch.check_once()  # arms
+
+    async def until_seen(expected: set[str]) -> None:
+        for _ in range(1200):  # a group join on the embedded broker takes 5 s or more
+            if expected <= set(seen):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"consumed {sorted(set(seen))}, expected {sorted(expected)}")
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(inbox.run(stop))
+    try:
+        await _send_disbursed(broker, ["OLD"])
+        await until_seen({"OLD"})
+        broker.stop()
+        await asyncio.sleep(1.0)
+        broker.start()
+        assert await watch.check_once() is True  # healed: the topic is back with six
+        fresh = _keys_beyond(4, 2)
+        await _send_disbursed(broker, fresh, partition=None)
+        await until_seen(set(fresh))
+    finally:
+        stop.set()
+        await running
+    assert inbox.renewals == 1
+
+
+async def test_a_broker_restart_mid_batch_neither_stops_the_consumer_nor_skips_the_new_log(
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+) -> None:
+    """The broker restarts while a batch is being processed: the commit that follows is
+    refused (the new broker does not know the member) or lands on the new broker as a stale
+    position. The batch is in the database; the consumer goes on, and with the watch's
+    rewind (wired as in the services) reads the new log from its start."""
+    await ensure_topics(broker.bootstrap_servers)
+    settings = ServiceSettings(
+        service_name="test", kafka_bootstrap_servers=broker.bootstrap_servers
+    )
+    seen: list[str] = []
+
+    async def record(session: Any, model: LoanDisbursedV1, envelope: Any) -> None:
+        seen.append(model.loan_id)
+        if model.loan_id == "FIRST":
+            broker.restart()  # between this batch's fetch and its commit
+
+    spec = ConsumerSpec(
+        name="c", group_id="g-refused", topics=[TOPIC], handlers={"LoanDisbursed": record}
+    )
+    inbox = _build_consumer(settings, uow_factory, spec)
+    watch = BrokerLossWatch(
+        "test",
+        broker.bootstrap_servers,
+        uow_factory.session_factory,
+        _relay(uow_factory, broker),
+        interval_s=0.2,
+        on_loss=[inbox.rewind],
+        on_healed=[inbox.renew],
+    )
+    await watch.check_once()  # arms
+    stop = asyncio.Event()
+    running = asyncio.create_task(inbox.run(stop))
+    watching = asyncio.create_task(watch.run(stop))
+    try:
+        await _send_disbursed(broker, ["FIRST"])
+        for _ in range(400):
+            if seen and watch.stats.losses:
+                break
+            await asyncio.sleep(0.05)
+        await _send_disbursed(broker, ["SECOND"])
+        for _ in range(1200):
+            if "SECOND" in seen or running.done():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await watching
+        await running  # raises if the refused commit ended the consumer
+    assert seen == ["FIRST", "SECOND"]
