@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -191,12 +192,13 @@ async def _consume_until(
         await task
 
 
-async def test_consumers_read_again_from_the_beginning_after_a_loss(
-    uow_factory: UnitOfWorkFactory, broker: TansuBroker
-) -> None:
-    """The new broker may hold a stale committed position (committed by a consumer that
-    still read the lost log's offsets): after a loss the consumer must not trust it."""
-    await ensure_topics(broker.bootstrap_servers)
+def _recording_inbox(
+    uow_factory: UnitOfWorkFactory,
+    broker: TansuBroker,
+    group_id: str,
+    then: Callable[[str], None] | None = None,
+) -> tuple[KafkaInboxConsumer, list[str]]:
+    """A loan-disbursed consumer that records every loan id it applies (then calls `then`)."""
     settings = ServiceSettings(
         service_name="test", kafka_bootstrap_servers=broker.bootstrap_servers
     )
@@ -204,23 +206,65 @@ async def test_consumers_read_again_from_the_beginning_after_a_loss(
 
     async def record(session: Any, model: LoanDisbursedV1, envelope: Any) -> None:
         seen.append(model.loan_id)
+        if then is not None:
+            then(model.loan_id)
 
     spec = ConsumerSpec(
-        name="c", group_id="g-rewind", topics=[TOPIC], handlers={"LoanDisbursed": record}
+        name="c", group_id=group_id, topics=[TOPIC], handlers={"LoanDisbursed": record}
     )
-    inbox = _build_consumer(settings, uow_factory, spec)
+    return _build_consumer(settings, uow_factory, spec), seen
+
+
+def _consumer_watch(
+    uow_factory: UnitOfWorkFactory,
+    broker: TansuBroker,
+    inbox: KafkaInboxConsumer,
+    *,
+    renew: bool = True,
+    interval_s: float = 2.0,
+) -> BrokerLossWatch:
+    """A watch wired to the consumer as the services wire theirs (`renew=False`: rewind only)."""
+    return BrokerLossWatch(
+        "test",
+        broker.bootstrap_servers,
+        uow_factory.session_factory,
+        _relay(uow_factory, broker),
+        interval_s=interval_s,
+        on_loss=[inbox.rewind],
+        on_healed=[inbox.renew] if renew else [],
+    )
+
+
+async def _create_topic(broker: TansuBroker, partitions: int) -> None:
+    """The loan-disbursed topic with `partitions`, as a client of the embedded broker makes it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(TOPIC, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 60) -> None:
+    """Wait for `condition` (a group join on the embedded broker takes 5 s or more)."""
+    for _ in range(int(timeout_s / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_consumers_read_again_from_the_beginning_after_a_loss(
+    uow_factory: UnitOfWorkFactory, broker: TansuBroker
+) -> None:
+    """The new broker may hold a stale committed position (committed by a consumer that
+    still read the lost log's offsets): after a loss the consumer must not trust it."""
+    await ensure_topics(broker.bootstrap_servers)
+    inbox, seen = _recording_inbox(uow_factory, broker, "g-rewind")
     await _send_disbursed(broker, ["OLD1", "OLD2", "OLD3"])
     await _consume_until(inbox, seen, {"OLD1", "OLD2", "OLD3"})
     assert seen == ["OLD1", "OLD2", "OLD3"]
 
-    relay = _relay(uow_factory, broker)
-    watch = BrokerLossWatch(
-        "test",
-        broker.bootstrap_servers,
-        uow_factory.session_factory,
-        relay,
-        on_loss=[inbox.rewind],
-    )
+    watch = _consumer_watch(uow_factory, broker, inbox, renew=False)
     await watch.check_once()  # arms
     broker.restart()
     await ensure_topics(broker.bootstrap_servers)
@@ -284,12 +328,7 @@ async def test_events_reach_a_topic_that_came_back_with_fewer_partitions(
         broker.stop()
         await asyncio.sleep(1.0)
         broker.start()
-        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(TOPIC, 4, 1)])
-        finally:
-            await admin.close()
+        await _create_topic(broker, 4)
         assert await watch.check_once() is True
         staged += [await stage_disbursed(uow_factory, key, NOW) for key in after]
         relay.wake()
@@ -308,56 +347,26 @@ async def test_consumers_get_every_partition_of_a_topic_that_came_back_larger(
     with the registered six. A consumer whose metadata refresh failed while the broker was
     down knows four and is assigned four: once the watch sees the heal, the consumer starts
     over and reads partitions 4 and 5 too."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(TOPIC, 4, 1)])
-    finally:
-        await admin.close()
-    settings = ServiceSettings(
-        service_name="test", kafka_bootstrap_servers=broker.bootstrap_servers
-    )
-    seen: list[str] = []
-
-    async def record(session: Any, model: LoanDisbursedV1, envelope: Any) -> None:
-        seen.append(model.loan_id)
-
-    spec = ConsumerSpec(
-        name="c", group_id="g-renew", topics=[TOPIC], handlers={"LoanDisbursed": record}
-    )
-    inbox = _build_consumer(settings, uow_factory, spec)
-    watch = BrokerLossWatch(
-        "test",
-        broker.bootstrap_servers,
-        uow_factory.session_factory,
-        _relay(uow_factory, broker),
-        on_loss=[inbox.rewind],
-        on_healed=[inbox.renew],
-    )
+    await _create_topic(broker, 4)
+    inbox, seen = _recording_inbox(uow_factory, broker, "g-renew")
+    watch = _consumer_watch(uow_factory, broker, inbox)
     await watch.check_once()  # arms
-
-    async def until_seen(expected: set[str]) -> None:
-        for _ in range(1200):  # a group join on the embedded broker takes 5 s or more
-            if expected <= set(seen):
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"consumed {sorted(set(seen))}, expected {sorted(expected)}")
-
+    fresh = _keys_beyond(4, 2)
     stop = asyncio.Event()
     running = asyncio.create_task(inbox.run(stop))
     try:
         await _send_disbursed(broker, ["OLD"])
-        await until_seen({"OLD"})
+        await _until(lambda: "OLD" in seen)
         broker.stop()
         await asyncio.sleep(1.0)
         broker.start()
         assert await watch.check_once() is True  # healed: the topic is back with six
-        fresh = _keys_beyond(4, 2)
         await _send_disbursed(broker, fresh, partition=None)
-        await until_seen(set(fresh))
+        await _until(lambda: set(fresh) <= set(seen))
     finally:
         stop.set()
         await running
+    assert set(fresh) <= set(seen), f"consumed {sorted(set(seen))}"
     assert inbox.renewals == 1
 
 
@@ -369,44 +378,22 @@ async def test_a_broker_restart_mid_batch_neither_stops_the_consumer_nor_skips_t
     position. The batch is in the database; the consumer goes on, and with the watch's
     rewind (wired as in the services) reads the new log from its start."""
     await ensure_topics(broker.bootstrap_servers)
-    settings = ServiceSettings(
-        service_name="test", kafka_bootstrap_servers=broker.bootstrap_servers
-    )
-    seen: list[str] = []
 
-    async def record(session: Any, model: LoanDisbursedV1, envelope: Any) -> None:
-        seen.append(model.loan_id)
-        if model.loan_id == "FIRST":
+    def restart_on_first(loan_id: str) -> None:
+        if loan_id == "FIRST":
             broker.restart()  # between this batch's fetch and its commit
 
-    spec = ConsumerSpec(
-        name="c", group_id="g-refused", topics=[TOPIC], handlers={"LoanDisbursed": record}
-    )
-    inbox = _build_consumer(settings, uow_factory, spec)
-    watch = BrokerLossWatch(
-        "test",
-        broker.bootstrap_servers,
-        uow_factory.session_factory,
-        _relay(uow_factory, broker),
-        interval_s=0.2,
-        on_loss=[inbox.rewind],
-        on_healed=[inbox.renew],
-    )
+    inbox, seen = _recording_inbox(uow_factory, broker, "g-refused", then=restart_on_first)
+    watch = _consumer_watch(uow_factory, broker, inbox, interval_s=0.2)
     await watch.check_once()  # arms
     stop = asyncio.Event()
     running = asyncio.create_task(inbox.run(stop))
     watching = asyncio.create_task(watch.run(stop))
     try:
         await _send_disbursed(broker, ["FIRST"])
-        for _ in range(400):
-            if seen and watch.stats.losses:
-                break
-            await asyncio.sleep(0.05)
+        await _until(lambda: bool(seen) and watch.stats.losses > 0, timeout_s=20)
         await _send_disbursed(broker, ["SECOND"])
-        for _ in range(1200):
-            if "SECOND" in seen or running.done():
-                break
-            await asyncio.sleep(0.05)
+        await _until(lambda: "SECOND" in seen or running.done())
     finally:
         stop.set()
         await watching
