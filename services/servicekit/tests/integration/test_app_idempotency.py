@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -398,6 +398,20 @@ async def _put_record(client: httpx.AsyncClient, **values: object) -> None:
         await conn.execute(insert(IDEMPOTENCY_KEYS).values(**values))
 
 
+async def _put_in_flight(client: httpx.AsyncClient, scope: str, claimed_ago: timedelta) -> datetime:
+    """A key claimed `claimed_ago` by a request that never completed; returns the time now."""
+    now = utcnow()
+    await _put_record(
+        client,
+        scope=scope,
+        request_hash="0" * 64,
+        state="in_flight",
+        created_at=now - claimed_ago,
+        expires_at=now + timedelta(days=1),
+    )
+    return now
+
+
 async def _record(client: httpx.AsyncClient, scope: str) -> dict[str, object]:
     engine = client._transport.app.state.engine  # type: ignore[attr-defined]
     async with engine.connect() as conn:
@@ -414,15 +428,7 @@ async def test_a_stale_in_flight_record_is_taken_over(client: httpx.AsyncClient)
     # A request that claimed the key and died (its process crashed) 2 minutes ago, past the
     # 60 s in-flight timeout: the retry runs and its response is what the key keeps.
     scope = "fin-1|/v1/probes|key-stale"
-    now = utcnow()
-    await _put_record(
-        client,
-        scope=scope,
-        request_hash="0" * 64,
-        state="in_flight",
-        created_at=now - timedelta(minutes=2),
-        expires_at=now + timedelta(days=1),
-    )
+    now = await _put_in_flight(client, scope, timedelta(minutes=2))
     headers = {**_auth(), "Idempotency-Key": "key-stale"}
     body = {"label": "retry", "amount": "3.00"}
     taken = await client.post("/v1/probes", json=body, headers=headers)
@@ -440,15 +446,7 @@ async def test_a_stale_in_flight_record_is_taken_over(client: httpx.AsyncClient)
 @pytest.mark.parametrize("in_flight_wait_s", [0.0])
 async def test_a_fresh_in_flight_record_is_not_taken_over(client: httpx.AsyncClient) -> None:
     scope = "fin-1|/v1/probes|key-fresh"
-    now = utcnow()
-    await _put_record(
-        client,
-        scope=scope,
-        request_hash="0" * 64,
-        state="in_flight",
-        created_at=now - timedelta(seconds=5),
-        expires_at=now + timedelta(days=1),
-    )
+    await _put_in_flight(client, scope, timedelta(seconds=5))
     headers = {**_auth(), "Idempotency-Key": "key-fresh"}
     response = await client.post("/v1/probes", json={"label": "x", "amount": "1"}, headers=headers)
     assert response.status_code == 422  # another body holds this key
