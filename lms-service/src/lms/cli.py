@@ -30,13 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cob_main(argv: Sequence[str]) -> int:
-    """`lms cob run --business-date D [--partition i/n] [--chunk-size N]`.
+    """`lms cob run --business-date D [--partition i/n] [--chunk-size N] [--concurrency N]`.
 
     Closes the date (skipped dates first unless partitioned) and prints the run as JSON.
     Exit status 0 when the run completed (or this worker's part of it is done), 2 on a
     refused date, 1 on any other error.
     """
-    from lms.service.cob import DEFAULT_CHUNK_SIZE, Partition
+    from lms.service.cob import Partition
 
     parser = argparse.ArgumentParser(prog="lms cob", description="close of business")
     sub = parser.add_subparsers(dest="cob_command", required=True)
@@ -48,15 +48,35 @@ def cob_main(argv: Sequence[str]) -> int:
         default=Partition(),
         help="i/n: this worker takes the chunks numbered i modulo n (0-based)",
     )
-    run.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
+    run.add_argument(
+        "--chunk-size", type=int, default=None, help="loans per chunk (LMS_COB_CHUNK_SIZE)"
+    )
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="chunks run at once by this worker (LMS_COB_CONCURRENCY)",
+    )
     run.add_argument("--requested-by", default="scheduler")
     args = parser.parse_args(argv)
     return asyncio.run(
-        _cob_run(args.business_date, args.partition, args.chunk_size, args.requested_by)
+        _cob_run(
+            args.business_date,
+            args.partition,
+            args.chunk_size,
+            args.concurrency,
+            args.requested_by,
+        )
     )
 
 
-async def _cob_run(business_date: date, partition: object, chunk_size: int, who: str) -> int:
+async def _cob_run(
+    business_date: date,
+    partition: object,
+    chunk_size: int | None,
+    concurrency: int | None,
+    who: str,
+) -> int:
     from lms.domain.errors import LmsError
     from lms.service.cob import Partition, close_business
     from servicekit.clock import SystemClock
@@ -73,8 +93,9 @@ async def _cob_run(business_date: date, partition: object, chunk_size: int, who:
             requested_by=who,
             today=clock.today(),
             now=clock.now,
-            chunk_size=chunk_size,
+            chunk_size=chunk_size or settings.cob_chunk_size,
             partition=partition,
+            concurrency=concurrency or settings.cob_concurrency,
         )
     except LmsError as exc:
         print(json.dumps({"error": exc.code, "detail": str(exc)}))

@@ -505,16 +505,11 @@ async def second_factory(second_database_url):
     await engine.dispose()
 
 
-async def test_interrupted_run_resumes_to_the_same_ledger_as_daily_runs(
-    app, inbox, to_message, disbursed, clock, second_factory, dlt_producer
-):
-    """Database A: daily runs. Database B: the same loans, one catch-up call that is
-    interrupted after a chunk, then resumed. Same ledger, accruals, charges, buckets."""
+async def _book_on_both(inbox, to_message, disbursed, clock, second_factory, dlt_producer):
+    """The same seven loans booked in the app's database and in the second one."""
     from lms.bootstrap import loan_disbursed_consumer
     from servicekit.inbox import DeadLetterSink, InboxProcessor
 
-    ids = [f"LN-{k:02d}" for k in range(7)]
-    factory_a: UnitOfWorkFactory = app.state.uow_factory
     spec = loan_disbursed_consumer(clock)
     inbox_b = InboxProcessor(
         "lms",
@@ -525,10 +520,76 @@ async def test_interrupted_run_resumes_to_the_same_ledger_as_daily_runs(
         max_attempts=2,
         backoff_initial_s=0,
     )
-    for loan_id in ids:
+    for loan_id in [f"LN-{k:02d}" for k in range(7)]:
         event = disbursed(loan_id=loan_id, application_id=f"APP-{loan_id}")
         assert await inbox.process(to_message(event)) == "processed"
         assert await inbox_b.process(to_message(event)) == "processed"
+
+
+async def test_concurrent_chunks_write_the_same_ledger_as_one_at_a_time(
+    app, inbox, to_message, disbursed, clock, second_factory, dlt_producer, monkeypatch
+):
+    """Database A: chunks of three loans, one at a time. Database B: the same loans in
+    chunks of one, three chunks at once (on PostgreSQL; SQLite runs them one at a time).
+    Every date the same ledger, accruals, charges, buckets and events."""
+    import lms.service.cob as cob_service
+
+    factory_a: UnitOfWorkFactory = app.state.uow_factory
+    await _book_on_both(inbox, to_message, disbursed, clock, second_factory, dlt_producer)
+    in_flight = {"now": 0, "most": 0}
+    real_run_chunk = cob_service.run_chunk
+
+    async def counted(*args, **kwargs):
+        in_flight["now"] += 1
+        in_flight["most"] = max(in_flight["most"], in_flight["now"])
+        try:
+            return await real_run_chunk(*args, **kwargs)
+        finally:
+            in_flight["now"] -= 1
+
+    monkeypatch.setattr(cob_service, "run_chunk", counted)
+    first, last = date(2024, 5, 25), date(2024, 6, 12)
+    now = lambda: datetime(2024, 6, 12, 22, tzinfo=UTC)  # noqa: E731
+    most_at_once = set()
+    day = first
+    while day <= last:
+        await close_business(factory_a, day, requested_by="t", today=last, now=now, chunk_size=3)
+        assert in_flight["most"] == 1
+        outcome = await close_business(
+            second_factory, day, requested_by="t", today=last, now=now, chunk_size=1, concurrency=3
+        )
+        most_at_once.add(in_flight["most"])
+        in_flight["most"] = 0
+        assert (outcome.run.status, outcome.run.chunks_done) == ("completed", 7)
+        assert await _ledger_snapshot(factory_a) == await _ledger_snapshot(second_factory)
+        day += timedelta(days=1)
+    postgresql = second_factory.engine.dialect.name == "postgresql"
+    assert most_at_once == ({3} if postgresql else {1})
+    events = []
+    for factory in (factory_a, second_factory):
+        async with factory() as uow:
+            events.append(
+                sorted(
+                    (
+                        await uow.session.execute(
+                            select(OUTBOX.c.aggregate_id, OUTBOX.c.event_type, OUTBOX.c.sequence)
+                        )
+                    ).all()
+                )
+            )
+    assert events[0] == events[1]
+    _, _, charges, loans = await _ledger_snapshot(second_factory)
+    assert {(loan[1], loan[2]) for loan in loans} == {(11, "1-30")}
+    assert len({c[0] for c in charges}) == 7
+
+
+async def test_interrupted_run_resumes_to_the_same_ledger_as_daily_runs(
+    app, inbox, to_message, disbursed, clock, second_factory, dlt_producer
+):
+    """Database A: daily runs. Database B: the same loans, one catch-up call that is
+    interrupted after a chunk, then resumed. Same ledger, accruals, charges, buckets."""
+    factory_a: UnitOfWorkFactory = app.state.uow_factory
+    await _book_on_both(inbox, to_message, disbursed, clock, second_factory, dlt_producer)
 
     first, last = date(2024, 5, 20), date(2024, 6, 12)
     now = lambda: datetime(2024, 6, 12, 22, tzinfo=UTC)  # noqa: E731
@@ -775,6 +836,148 @@ async def test_accrual_follows_the_rule_for_every_rounding_mode_and_currency(
     # Stored at the currency's minor unit exactly (e.g. 3.23, not 3.2300000).
     scale = D(exponent).as_tuple().exponent
     assert {a.as_tuple().exponent for a in rows.values()} == {scale}
+
+
+@pytest.mark.parametrize(
+    ("mode", "currency", "principal", "fee", "rate", "grace"),
+    [
+        ("half_even", "USD", "7777.77", "12.345", "0.0777", 3),
+        ("half_up", "USD", "7777.77", "12.345", "0.0777", 3),
+        ("half_down", "EUR", "5000.01", "9.995", "0.1234567", 0),
+        ("down", "USD", "12345.67", "15.00", "0.05", 5),
+        ("up", "USD", "12345.67", "15.001", "0.05", 5),
+        ("ceiling", "BHD", "3333.333", "2.0005", "0.0777", 2),
+        ("floor", "JPY", "777777", "1500.5", "0.0555", 1),
+    ],
+)
+async def test_penalties_follow_the_rule_for_every_rounding_mode_and_currency(
+    app, inbox, to_message, disbursed, mode, currency, principal, fee, rate, grace
+):
+    """The set-based penalties (one SQL statement on PostgreSQL, the domain functions on
+    SQLite) equal the rule written out here, day by day, for a loan that pays nothing: from
+    the first day an installment is more than `grace` days past due, its late fee once
+    (rounded to the minor unit with the loan's mode) and every day
+    round(principal and interest of the late installments x rate / 365), charged to the
+    oldest late installment; each charge with its own balanced entry."""
+    from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_UP
+    from decimal import ROUND_UP as DEC_UP
+
+    from lending_schemas import PenaltyTermsV1
+    from lms.adapters.orm import JournalEntryRow
+
+    roundings = {
+        "half_even": ROUND_HALF_EVEN,
+        "half_up": ROUND_HALF_UP,
+        "half_down": ROUND_HALF_DOWN,
+        "down": ROUND_DOWN,
+        "up": DEC_UP,
+        "ceiling": ROUND_CEILING,
+        "floor": ROUND_FLOOR,
+    }
+    exponent = {"USD": "0.01", "EUR": "0.01", "BHD": "0.001", "JPY": "1"}[currency]
+
+    def rounded(value: Fraction) -> Decimal:
+        exact = Context(prec=60).divide(D(value.numerator), D(value.denominator))
+        return exact.quantize(D(exponent), roundings[mode])
+
+    event = disbursed(
+        loan_id="LN-P",
+        application_id="APP-P",
+        currency=currency,
+        principal=D(principal),
+        net_disbursed=D(principal),
+        fees=[],
+        annual_rate=D("0.1"),
+        day_count="ACT/365F",
+        interest_basis="day_count",
+        rounding_mode=mode,
+        term=3,
+        penalty=PenaltyTermsV1(late_fee_flat=D(fee), penalty_rate_annual=D(rate), grace_days=grace),
+    )
+    assert await inbox.process(to_message(event)) == "processed"
+    factory: UnitOfWorkFactory = app.state.uow_factory
+    last = date(2024, 8, 10)
+    day = date(2024, 5, 2)
+    while day <= last:
+        await close_business(
+            factory,
+            day,
+            requested_by="t",
+            today=last,
+            now=lambda: datetime(2024, 8, 10, tzinfo=UTC),
+        )
+        day += timedelta(days=1)
+    async with factory() as uow:
+        charges = (
+            await uow.session.execute(
+                select(
+                    ChargeRow.charge_date,
+                    ChargeRow.reason,
+                    ChargeRow.installment_number,
+                    ChargeRow.amount,
+                    ChargeRow.seq,
+                    ChargeRow.entry_id,
+                ).where(ChargeRow.loan_id == "LN-P")
+            )
+        ).all()
+        schedule = (
+            await uow.session.execute(
+                select(
+                    InstallmentRow.number,
+                    InstallmentRow.due_date,
+                    InstallmentRow.principal,
+                    InstallmentRow.interest,
+                    InstallmentRow.penalties,
+                )
+                .where(InstallmentRow.loan_id == "LN-P")
+                .order_by(InstallmentRow.number)
+            )
+        ).all()
+        postings = (
+            await uow.session.execute(
+                select(PostingRow.entry_id, PostingRow.account, PostingRow.side, PostingRow.amount)
+                .join(JournalEntryRow, JournalEntryRow.id == PostingRow.entry_id)
+                .where(
+                    JournalEntryRow.loan_id == "LN-P",
+                    JournalEntryRow.entry_type == "charge_penalties",
+                )
+            )
+        ).all()
+    expected: dict[tuple[date, str, int], Decimal] = {}
+    day = date(2024, 5, 2)
+    while day <= last:
+        late = [row for row in schedule if (day - row.due_date).days > grace]
+        for row in late:
+            if (day - row.due_date).days == grace + 1:
+                expected[(day, "late_fee", row.number)] = rounded(Fraction(D(fee)))
+        if late:
+            base = sum((row.principal + row.interest for row in late), D(0))
+            amount = rounded(Fraction(base) * Fraction(D(rate)) / 365)
+            if amount > 0:
+                expected[(day, "penalty_interest", late[0].number)] = amount
+        day += timedelta(days=1)
+    assert {(c.charge_date, c.reason, c.installment_number): c.amount for c in charges} == (
+        expected
+    )
+    assert len(charges) == len(expected)
+    # Numbered one after another; each installment carries what was charged to it.
+    assert sorted(c.seq for c in charges) == list(
+        range(min(c.seq for c in charges), min(c.seq for c in charges) + len(charges))
+    )
+    for row in schedule:
+        assert row.penalties == sum(
+            (a for (_, _, n), a in expected.items() if n == row.number), D(0)
+        )
+    # Each charge has its own entry: penalties receivable debited, penalty income credited.
+    by_entry: dict[int, set[tuple[str, str, Decimal]]] = {}
+    for entry_id, account, side, amount in postings:
+        by_entry.setdefault(entry_id, set()).add((account, side, amount))
+    assert {c.entry_id for c in charges} == set(by_entry)
+    for c in charges:
+        assert by_entry[c.entry_id] == {
+            ("penalties_receivable", "debit", c.amount),
+            ("penalty_income", "credit", c.amount),
+        }
 
 
 async def test_cob_process_killed_mid_run_resumes_to_the_same_figures(

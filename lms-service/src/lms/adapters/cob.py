@@ -29,6 +29,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -206,11 +207,20 @@ class CobRepository:
     # -- the chunk's loans ------------------------------------------------------------
 
     async def tune_chunk_transaction(self) -> None:
-        """PostgreSQL: no JIT for the chunk's statements. Their plans cost enough to cross
-        the JIT threshold, but compiling (about 0.1 s per statement, measured with EXPLAIN
-        ANALYZE on a 10,000-loan chunk) costs more than it saves on that many rows."""
+        """PostgreSQL, for the chunk's transaction only:
+
+        - no JIT: the chunk's plans cost enough to cross the JIT threshold, but compiling
+          (about 0.1 s per statement, measured with EXPLAIN ANALYZE on a 10,000-loan
+          chunk) costs more than it saves on that many rows;
+        - a plan for each statement's own values: the driver prepares statements, and after
+          five runs PostgreSQL may keep a generic plan that cannot see how few installments
+          ``status = 'pending' AND due_date < <the date>`` selects, and walks the chunk's
+          every installment instead of the (status, due_date) index. Planning a chunk's
+          statement takes about a millisecond; running it, tens to hundreds.
+        """
         if self.is_postgresql:
             await self.session.execute(text("SET LOCAL jit = off"))
+            await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
     async def bump_row_versions(self, loans: LoanRange) -> int:
         """One set-based UPDATE: every active loan of the chunk gets a new row_version.
@@ -274,104 +284,117 @@ class CobRepository:
             params["high"] = loans.high
         return " AND ".join(parts), params
 
-    async def accrual_work(
-        self, loans: LoanRange, on: date, minor_units: dict[str, int]
-    ) -> dict[str, Decimal]:
-        """PostgreSQL: the day's accrual of every active loan of the range, computed in one
-        INSERT ... SELECT on exact numerics (lms_round_div, the domain's cumulative rule)
-        into a transaction-scoped work table; returns the total per currency."""
-        await self.session.execute(
-            text(
-                "CREATE TEMP TABLE IF NOT EXISTS cob_accrual_work (loan_id varchar(64), "
-                "currency varchar(3), amount numeric) ON COMMIT DELETE ROWS"
-            )
-        )
-        await self.session.execute(text("DELETE FROM cob_accrual_work"))
+    async def reserve_accrual_entries(self, loans: LoanRange) -> dict[str, int]:
+        """PostgreSQL: a journal entry id per currency of the range's active loans, drawn
+        from the entries' sequence (one statement); a currency that accrues nothing that
+        day leaves its id unused."""
         where, params = self._range_sql(loans, "l.id")
-        # The installment in progress and the one before it are found through the
-        # (loan_id, schedule_version, number) index; amounts go to integer minor units
-        # (schedule amounts are at the currency's minor unit; anything else gives NULL
-        # and is refused below).
-        await self.session.execute(
+        rows = await self.session.execute(
             text(
                 # Only fixed SQL is interpolated (the range uses bind parameters).
-                "INSERT INTO cob_accrual_work (loan_id, currency, amount) "  # noqa: S608
-                "SELECT loan_id, currency, CASE WHEN exact"
-                " THEN round((a1 - a0)::numeric / power(10::numeric, units), units) END"
-                " FROM ("
-                " SELECT l.id AS loan_id, l.currency, c.units, x.m = trunc(x.m) AS exact,"
-                "  lms_round_div(x.m::bigint * x.e, x.n, l.rounding_mode) AS a1,"
-                "  lms_round_div(x.m::bigint * (x.e - 1), x.n, l.rounding_mode) AS a0"
-                " FROM loans AS l"
-                " CROSS JOIN LATERAL (SELECT i.number, i.due_date, i.interest"
-                "  FROM installments AS i WHERE i.loan_id = l.id"
-                "  AND i.schedule_version = l.schedule_version"
-                "  AND i.due_date >= CAST(:on AS date) ORDER BY i.number LIMIT 1) AS i"
-                " LEFT JOIN LATERAL (SELECT p.due_date FROM installments AS p"
-                "  WHERE p.loan_id = l.id AND p.schedule_version = l.schedule_version"
-                "  AND p.number = i.number - 1 LIMIT 1) AS p ON TRUE"
-                " JOIN unnest(CAST(:codes AS varchar[]), CAST(:units AS integer[]))"
-                "  AS c(code, units) ON c.code = l.currency"
-                " CROSS JOIN LATERAL (SELECT i.interest * power(10::numeric, c.units) AS m,"
-                "  CAST(:on AS date) - COALESCE(p.due_date, l.disbursement_date) AS e,"
-                "  i.due_date - COALESCE(p.due_date, l.disbursement_date) AS n) AS x"
-                f" WHERE l.status = 'active' AND {where} AND x.e > 0"
-                ") AS t WHERE a1 <> a0 OR NOT exact"
+                "SELECT c.currency, nextval(pg_get_serial_sequence('journal_entries', 'id'))"  # noqa: S608
+                " FROM (SELECT DISTINCT l.currency FROM loans AS l"
+                f" WHERE l.status = 'active' AND {where}) AS c"
             ),
-            {
-                **params,
-                "on": on,
-                "codes": list(minor_units),
-                "units": list(minor_units.values()),
-            },
+            params,
         )
-        inexact = await self.session.scalar(
-            text("SELECT min(loan_id) FROM cob_accrual_work WHERE amount IS NULL")
-        )
-        if inexact is not None:
-            raise ValueError(f"loan {inexact}: installment interest is not in minor units")
-        rows = await self.session.execute(
-            text("SELECT currency, sum(amount) FROM cob_accrual_work GROUP BY currency")
-        )
-        return {str(c): Decimal(a) for c, a in rows.all()}
+        return {str(c): int(i) for c, i in rows.all()}
 
-    async def store_accrual_work(self, on: date, entry_ids: dict[str, int]) -> None:
-        """PostgreSQL: the work table into the accrual detail, each row with its entry."""
+    async def accrue_day(
+        self, loans: LoanRange, on: date, minor_units: dict[str, int], entry_ids: dict[str, int]
+    ) -> dict[str, Decimal]:
+        """PostgreSQL: the day's accrual of every active loan of the range, computed and
+        written as detail rows (each with its currency's entry id) in one INSERT ... SELECT
+        on exact numerics (lms_round_div, the domain's cumulative rule); returns the total
+        per currency, from the rows written."""
         if not entry_ids:
-            return
-        await self.session.execute(
-            text(
-                "INSERT INTO interest_accruals (loan_id, business_date, currency, amount, entry_id)"
-                " SELECT w.loan_id, CAST(:on AS date), w.currency, w.amount, e.id"
-                " FROM cob_accrual_work AS w"
-                " JOIN unnest(CAST(:currencies AS varchar[]), CAST(:ids AS bigint[]))"
-                "  AS e(currency, id) ON e.currency = w.currency"
-            ),
-            {"on": on, "currencies": list(entry_ids), "ids": list(entry_ids.values())},
+            return {}
+        where, params = self._range_sql(loans, "l.id")
+        # The installment in progress and the one before it are found through the
+        # (loan_id, schedule_version, number) index; amounts go to integer minor units.
+        # Schedule amounts are at the currency's minor unit; anything else gives a NULL
+        # amount, which the NOT NULL column refuses (the whole chunk rolls back).
+        statement = text(
+            # Only fixed SQL is interpolated (the range uses bind parameters).
+            "WITH written AS ("  # noqa: S608
+            " INSERT INTO interest_accruals (loan_id, business_date, currency, amount, entry_id)"
+            " SELECT loan_id, CAST(:on AS date), currency, CASE WHEN exact"
+            "  THEN round((a1 - a0)::numeric / power(10::numeric, units), units) END, entry_id"
+            " FROM ("
+            " SELECT l.id AS loan_id, l.currency, c.units, e.id AS entry_id,"
+            "  x.m = trunc(x.m) AS exact,"
+            "  lms_round_div(x.m::bigint * x.e, x.n, l.rounding_mode) AS a1,"
+            "  lms_round_div(x.m::bigint * (x.e - 1), x.n, l.rounding_mode) AS a0"
+            " FROM loans AS l"
+            " CROSS JOIN LATERAL (SELECT i.number, i.due_date, i.interest"
+            "  FROM installments AS i WHERE i.loan_id = l.id"
+            "  AND i.schedule_version = l.schedule_version"
+            "  AND i.due_date >= CAST(:on AS date) ORDER BY i.number LIMIT 1) AS i"
+            " LEFT JOIN LATERAL (SELECT p.due_date FROM installments AS p"
+            "  WHERE p.loan_id = l.id AND p.schedule_version = l.schedule_version"
+            "  AND p.number = i.number - 1 LIMIT 1) AS p ON TRUE"
+            " JOIN unnest(CAST(:codes AS varchar[]), CAST(:units AS integer[]))"
+            "  AS c(code, units) ON c.code = l.currency"
+            " JOIN unnest(CAST(:currencies AS varchar[]), CAST(:ids AS bigint[]))"
+            "  AS e(currency, id) ON e.currency = l.currency"
+            " CROSS JOIN LATERAL (SELECT i.interest * power(10::numeric, c.units) AS m,"
+            "  CAST(:on AS date) - COALESCE(p.due_date, l.disbursement_date) AS e,"
+            "  i.due_date - COALESCE(p.due_date, l.disbursement_date) AS n) AS x"
+            f" WHERE l.status = 'active' AND {where} AND x.e > 0"
+            " ) AS t WHERE a1 <> a0 OR NOT exact"
+            " RETURNING currency, amount"
+            ") SELECT currency, sum(amount) FROM written GROUP BY currency"
         )
+        try:
+            rows = await self.session.execute(
+                statement,
+                {
+                    **params,
+                    "on": on,
+                    "codes": list(minor_units),
+                    "units": list(minor_units.values()),
+                    "currencies": list(entry_ids),
+                    "ids": list(entry_ids.values()),
+                },
+            )
+        except IntegrityError as exc:
+            raise ValueError(
+                f"loans {loans.low or '(first)'}..{loans.high or '(last)'}: an installment's"
+                " interest is not in the currency's minor units"
+            ) from exc
+        return {str(c): Decimal(a) for c, a in rows.all()}
 
     async def insert_accruals(self, rows: list[dict[str, Any]]) -> None:
         """The accrual detail rows (COPY on PostgreSQL)."""
         await bulk_insert(self.session, _ACCRUALS, rows)
 
-    async def insert_entries(self, entries: Sequence[NewJournalEntry]) -> list[int]:
-        """Journal entries with their postings, two statements; returns the entry ids."""
+    async def insert_entries(
+        self, entries: Sequence[NewJournalEntry], ids: Sequence[int] | None = None
+    ) -> list[int]:
+        """Journal entries with their postings, two statements; returns the entry ids.
+
+        PostgreSQL: `ids` already drawn from the entries' sequence (one per entry) are used
+        as they are; otherwise they are drawn here."""
         if not entries:
             return []
         if self.is_postgresql:
             # Ids drawn from the sequence in one query, then COPY for both tables.
-            ids = list(
-                (
-                    await self.session.execute(
-                        text(
-                            "SELECT nextval(pg_get_serial_sequence('journal_entries', 'id')) "
-                            "FROM generate_series(1, :n)"
-                        ),
-                        {"n": len(entries)},
+            ids = (
+                ids
+                if ids is not None
+                else list(
+                    (
+                        await self.session.execute(
+                            text(
+                                "SELECT nextval(pg_get_serial_sequence('journal_entries', 'id')) "
+                                "FROM generate_series(1, :n)"
+                            ),
+                            {"n": len(entries)},
+                        )
                     )
+                    .scalars()
+                    .all()
                 )
-                .scalars()
-                .all()
             )
             await bulk_insert(
                 self.session,
@@ -409,40 +432,37 @@ class CobRepository:
     # -- due and overdue --------------------------------------------------------------
 
     def _current_active(self, loans: LoanRange) -> Any:
-        """Installments of the current schedule of an active loan in the range."""
+        """Installments of the current schedule of an active loan in the range (the range
+        is stated on both tables, so the loans side reads only the chunk's rows)."""
         return and_(
             loans.condition(_INSTALLMENTS.c.loan_id),
             exists().where(
                 _LOANS.c.id == _INSTALLMENTS.c.loan_id,
                 _LOANS.c.status == ACTIVE,
                 _LOANS.c.schedule_version == _INSTALLMENTS.c.schedule_version,
+                loans.condition(_LOANS.c.id),
             ),
         )
 
     async def mark_due_and_overdue(self, loans: LoanRange, on: date) -> tuple[int, int]:
-        """Pending installments falling due on `on` become due; unpaid ones past it overdue."""
-        due = await self.session.execute(
-            update(_INSTALLMENTS)
-            .where(
-                _INSTALLMENTS.c.status == PENDING,
-                _INSTALLMENTS.c.due_date == on,
-                self._current_active(loans),
+        """Pending installments falling due on `on` become due; unpaid ones past it overdue.
+
+        One statement per status change, each selective on the (status, due_date) index:
+        the pending ones due that day, the due ones whose day has passed, and the pending
+        ones already past their day (a schedule written after that date closed)."""
+        counts = []
+        for status, when, to in (
+            (PENDING, _INSTALLMENTS.c.due_date == on, DUE),
+            (DUE, _INSTALLMENTS.c.due_date < on, OVERDUE),
+            (PENDING, _INSTALLMENTS.c.due_date < on, OVERDUE),
+        ):
+            result = await self.session.execute(
+                update(_INSTALLMENTS)
+                .where(_INSTALLMENTS.c.status == status, when, self._current_active(loans))
+                .values(status=to)
             )
-            .values(status=DUE)
-        )
-        overdue = await self.session.execute(
-            update(_INSTALLMENTS)
-            .where(
-                _INSTALLMENTS.c.status.in_((PENDING, DUE)),
-                _INSTALLMENTS.c.due_date < on,
-                self._current_active(loans),
-            )
-            .values(status=OVERDUE)
-        )
-        return (
-            int(getattr(due, "rowcount", 0) or 0),
-            int(getattr(overdue, "rowcount", 0) or 0),
-        )
+            counts.append(int(getattr(result, "rowcount", 0) or 0))
+        return counts[0], counts[1] + counts[2]
 
     # -- penalties and delinquency ----------------------------------------------------
 
@@ -508,6 +528,138 @@ class CobRepository:
                 )
             )
         return out
+
+    async def charge_penalties_in_sql(
+        self,
+        loans: LoanRange,
+        on: date,
+        now: datetime,
+        minor_units: dict[str, int],
+        accounts: tuple[str, str],
+    ) -> tuple[dict[str, date], dict[str, Decimal]]:
+        """PostgreSQL: the day's penalties of the range's active loans, computed and written
+        in one statement, which also returns what delinquency needs: per loan with anything
+        owed on an overdue installment (the day's penalties included), the oldest such
+        installment's due date and the total owed on them.
+
+        The rule is lms.domain.cob.penalties_for_day, on exact integers in minor units
+        (lms_round_div with the loan's rounding mode): installments overdue by more than
+        the loan's grace days are late; each late one not yet charged its late fee gets
+        ``round(late_fee_flat)``; the oldest late one gets ``round(principal and interest
+        owed on all late ones x penalty_rate_annual / 365)`` when that is above zero. Each
+        charge is written as the service path writes it: a charge row (numbered from the
+        loan's event_seq: late fees oldest first, then penalty interest), its own balanced
+        entry (`accounts`: receivable debited, income credited), the installment's
+        penalties and total raised, and the loan's event_seq moved past its charges. An
+        amount that is not in the currency's minor units gives NULL, which the NOT NULL
+        columns refuse (the chunk rolls back).
+        """
+        # The range is stated on the loans only: the few overdue installments are found
+        # through the (status, due_date) index, cheaper than intersecting it with the
+        # chunk's every installment by loan id.
+        where, params = self._range_sql(loans, "l.id")
+        receivable, income = accounts
+        statement = text(
+            # Only fixed SQL is interpolated (the range uses bind parameters).
+            "WITH overdue AS MATERIALIZED ("  # noqa: S608
+            " SELECT i.loan_id, i.number, i.due_date, l.currency, l.rounding_mode,"
+            "  l.event_seq, c.units, l.penalty_late_fee_flat AS fee,"
+            "  l.penalty_rate_annual AS rate,"
+            "  CAST(:on AS date) - i.due_date > l.penalty_grace_days AS late,"
+            "  (i.principal - i.paid_principal) + (i.interest - i.paid_interest) AS pi,"
+            "  (i.principal - i.paid_principal) + (i.interest - i.paid_interest)"
+            "  + (i.fees - i.paid_fees) + (i.penalties - i.paid_penalties) AS owed"
+            " FROM installments AS i"
+            " JOIN loans AS l ON l.id = i.loan_id AND l.schedule_version = i.schedule_version"
+            " JOIN unnest(CAST(:codes AS varchar[]), CAST(:units AS integer[]))"
+            "  AS c(code, units) ON c.code = l.currency"
+            f" WHERE i.status = 'overdue' AND l.status = 'active' AND {where}"
+            "), late AS ("
+            " SELECT o.*, o.pi * power(10::numeric, o.units) AS pi_minor,"
+            "  EXISTS (SELECT 1 FROM charges AS f WHERE f.loan_id = o.loan_id"
+            "   AND f.installment_number = o.number AND f.reason = 'late_fee') AS fee_charged,"
+            "  row_number() OVER (PARTITION BY o.loan_id ORDER BY o.due_date, o.number) AS k"
+            " FROM overdue AS o WHERE o.late"
+            "), raw AS ("
+            " SELECT loan_id, number, currency, event_seq, units, 0 AS kind, k,"
+            "  'late_fee' AS reason, lms_round_div("
+            "   (fee * power(10::numeric, units + scale(fee)))::bigint,"
+            "   power(10::numeric, scale(fee))::bigint, rounding_mode) AS minor"
+            " FROM late WHERE fee > 0 AND NOT fee_charged"
+            " UNION ALL"
+            " SELECT loan_id, min(number) FILTER (WHERE k = 1), currency, event_seq, units,"
+            "  1, 1, 'penalty_interest', CASE WHEN bool_and(pi_minor = trunc(pi_minor))"
+            "   THEN lms_round_div(sum(pi_minor)::bigint"
+            "    * (rate * power(10::numeric, scale(rate)))::bigint,"
+            "    365 * power(10::numeric, scale(rate))::bigint, rounding_mode) END"
+            " FROM late WHERE rate > 0"
+            " GROUP BY loan_id, currency, event_seq, units, rate, rounding_mode"
+            "), charged AS MATERIALIZED ("
+            " SELECT loan_id, number, currency, reason,"
+            "  'CHG-' || replace(gen_random_uuid()::text, '-', '') AS id,"
+            "  nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id,"
+            "  event_seq + row_number() OVER (PARTITION BY loan_id ORDER BY kind, k) AS seq,"
+            "  round(minor::numeric / power(10::numeric, units), units) AS amount"
+            " FROM raw WHERE kind = 0 OR minor IS NULL OR minor > 0"
+            "), added AS ("
+            " SELECT loan_id, number, sum(amount) AS amount FROM charged"
+            " GROUP BY loan_id, number"
+            "), entries AS ("
+            " INSERT INTO journal_entries (id, loan_id, entry_type, currency, effective_date,"
+            "  created_at, source_event_id, reference)"
+            " SELECT entry_id, loan_id, 'charge_penalties', currency, CAST(:on AS date),"
+            "  CAST(:now AS timestamptz), NULL, id FROM charged"
+            "), posted AS ("
+            " INSERT INTO postings (entry_id, account, side, amount, currency)"
+            " SELECT entry_id, CAST(:receivable AS varchar), 'debit', amount, currency"
+            "  FROM charged UNION ALL"
+            " SELECT entry_id, CAST(:income AS varchar), 'credit', amount, currency"
+            "  FROM charged"
+            "), charge_rows AS ("
+            " INSERT INTO charges (id, loan_id, installment_number, component, amount,"
+            "  currency, charge_date, reason, seq, created_at, entry_id)"
+            " SELECT id, loan_id, number, 'penalties', amount, currency, CAST(:on AS date),"
+            "  reason, seq, CAST(:now AS timestamptz), entry_id FROM charged"
+            "), raised AS ("
+            " UPDATE installments AS i SET penalties = i.penalties + a.amount,"
+            "  total = i.total + a.amount"
+            " FROM added AS a, loans AS l"
+            " WHERE i.loan_id = a.loan_id AND i.number = a.number"
+            "  AND l.id = i.loan_id AND i.schedule_version = l.schedule_version"
+            "), numbered AS ("
+            " UPDATE loans AS l SET event_seq = a.seq"
+            " FROM (SELECT loan_id, max(seq) AS seq FROM charged GROUP BY loan_id) AS a"
+            " WHERE l.id = a.loan_id"
+            ") SELECT loan_id, min(due_date), sum(owed) FROM ("
+            " SELECT o.loan_id, o.due_date, o.owed + COALESCE(a.amount, 0) AS owed"
+            " FROM overdue AS o"
+            " LEFT JOIN added AS a ON a.loan_id = o.loan_id AND a.number = o.number"
+            ") AS t WHERE owed > 0 GROUP BY loan_id"
+        )
+        try:
+            rows = await self.session.execute(
+                statement,
+                {
+                    **params,
+                    "on": on,
+                    "now": now,
+                    "codes": list(minor_units),
+                    "units": list(minor_units.values()),
+                    "receivable": receivable,
+                    "income": income,
+                },
+            )
+        except IntegrityError as exc:
+            raise ValueError(
+                f"loans {loans.low or '(first)'}..{loans.high or '(last)'}: an overdue"
+                " installment or penalty term is not in the currency's minor units"
+            ) from exc
+        oldest: dict[str, date] = {}
+        owed: dict[str, Decimal] = {}
+        for loan_id, due, amount in rows.all():
+            oldest[loan_id] = due
+            owed[loan_id] = Decimal(amount)
+        return oldest, owed
 
     async def delinquency_states(
         self, loans: LoanRange, loan_ids: Sequence[str]

@@ -134,7 +134,8 @@ class InstallmentRow(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    # Looked up by loan through uq_installment_number (loan_id leads it); no index of its own.
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"))
     schedule_version: Mapped[int] = mapped_column(Integer)
     number: Mapped[int] = mapped_column(Integer)
     due_date: Mapped[date] = mapped_column(Date)
@@ -338,11 +339,13 @@ class InterestAccrualRow(Base):
 
     __tablename__ = "interest_accruals"
 
-    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    # No foreign keys (migration 0009): close of business writes these rows set-based from
+    # the loans it reads and the entry it writes in the same transaction.
+    loan_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     business_date: Mapped[date] = mapped_column(Date, primary_key=True)
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[Decimal] = mapped_column(ExactDecimal())
-    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(BigId, index=True)
 
 
 class DelinquencyHistoryRow(Base):

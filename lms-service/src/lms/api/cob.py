@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from lms.service.cob import CobRunView, close_business, get_run, list_runs
+from lms.settings import LmsSettings
 from servicekit.auth import Principal, require_roles
 from servicekit.db import UnitOfWorkFactory
 from servicekit.deps import ClockDep
@@ -99,12 +100,15 @@ async def post_run(
     answers with the run of the requested date; `lms cob run` does the same from a
     scheduler, optionally partitioned across workers.
     """
+    settings: LmsSettings = request.app.state.settings
     outcome = await close_business(
         _factory(request),
         body.business_date,
         requested_by=caller.sub,
         today=clock.today(),
         now=clock.now,
+        chunk_size=settings.cob_chunk_size,
+        concurrency=settings.cob_concurrency,
     )
     if not outcome.created:
         response.status_code = 200

@@ -28,11 +28,18 @@ lost or applied twice.
 
 Partitioning: ``--partition i/n`` runs the chunks whose number is i modulo n, so several
 workers share one date by loan-id ranges; whichever finishes the last chunk completes
-the run. Catching up skipped dates is for the unpartitioned run.
+the run. Catching up skipped dates is for the unpartitioned run. Within one worker,
+``concurrency`` chunks run at once on PostgreSQL (``LMS_COB_CONCURRENCY``), each in its own
+transaction: chunks hold disjoint loans, so they never wait for each other's locks.
+
+On PostgreSQL accrual and penalties are computed and written by set-based statements (the
+domain's rules on exact integers in minor units, see ``lms_round_div``); on SQLite the
+service computes them with the domain functions. The integration tests run both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -64,7 +71,12 @@ from lms.domain.errors import (
     CobPreviousDateOpenError,
     CobRunNotFoundError,
 )
-from lms.domain.ledger import JournalLines, charge_lines, interest_accrual_lines
+from lms.domain.ledger import (
+    CHARGE_ACCOUNTS,
+    JournalLines,
+    charge_lines,
+    interest_accrual_lines,
+)
 from lms.metrics import record_completed_run
 from lms.products import rules_for
 from lms.service.collections import run_collections_step  # collections step
@@ -74,6 +86,10 @@ from servicekit.faults import crash_point
 from servicekit.outbox import stage_events
 
 EVENT_SOURCE = "/lms"
+_PENALTY_ACCOUNTS = (
+    CHARGE_ACCOUNTS["penalties"][0].value,  # receivable, debited
+    CHARGE_ACCOUNTS["penalties"][1].value,  # income, credited
+)
 STEPS = ("accrual", "due_overdue", "penalties", "delinquency")
 DEFAULT_CHUNK_SIZE = 5000
 RUNNING = "running"
@@ -176,11 +192,14 @@ async def close_business(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     partition: Partition | None = None,
     after_chunk: AfterChunk | None = None,
+    concurrency: int = 1,
 ) -> CobOutcome:
     """Close `business_date`, catching up skipped dates first (one date at a time).
 
     The last closed date again returns its run and changes nothing; an earlier date is
-    refused (409) and so is a date after today (422).
+    refused (409) and so is a date after today (422). `concurrency` chunks of a date run
+    at once, each in its own transaction on its own connection (PostgreSQL; SQLite runs
+    one at a time).
     """
     if business_date > today:
         raise CobDateInFutureError(f"business date {business_date} is after today {today}")
@@ -210,6 +229,7 @@ async def close_business(
             chunk_size=chunk_size,
             partition=part,
             after_chunk=after_chunk,
+            concurrency=concurrency,
         )
         if run.status != COMPLETED:
             break  # other partitions still hold chunks of this date
@@ -272,27 +292,49 @@ async def _close_date(
     chunk_size: int,
     partition: Partition,
     after_chunk: AfterChunk | None,
+    concurrency: int,
 ) -> CobRunView:
     await _start_run(
         factory, business_date, requested_by=requested_by, now=now(), chunk_size=chunk_size
     )
     async with factory() as uow:
         chunks = await CobRepository(uow.session).chunks(business_date)
-        todo = [(c.chunk_no, c.first_loan_id, c.last_loan_id) for c in chunks if c.status != "done"]
-    for chunk_no, low, high in todo:
-        if not partition.takes(chunk_no):
-            continue
-        async with factory() as uow:
-            done = await run_chunk(
-                uow.session, business_date, chunk_no, LoanRange(low, high), now=now()
-            )
-            if done:
-                await uow.commit()
-        crash_point(COB_AFTER_CHUNK)
-        if after_chunk is not None:
-            maybe = after_chunk(business_date, chunk_no)
-            if maybe is not None:
-                await maybe
+        todo = iter(
+            [
+                (c.chunk_no, c.first_loan_id, c.last_loan_id)
+                for c in chunks
+                if c.status != "done" and partition.takes(c.chunk_no)
+            ]
+        )
+
+    async def stream() -> None:
+        # Streams share one iterator: each chunk goes to whichever stream is free next.
+        for chunk_no, low, high in todo:
+            async with factory() as uow:
+                done = await run_chunk(
+                    uow.session, business_date, chunk_no, LoanRange(low, high), now=now()
+                )
+                if done:
+                    await uow.commit()
+            crash_point(COB_AFTER_CHUNK)
+            if after_chunk is not None:
+                maybe = after_chunk(business_date, chunk_no)
+                if maybe is not None:
+                    await maybe
+
+    # SQLite has one writer: its chunks run one at a time whatever was asked.
+    streams = concurrency if factory.engine.dialect.name == "postgresql" else 1
+    if streams <= 1:
+        await stream()
+    else:
+        tasks = [asyncio.ensure_future(stream()) for _ in range(streams)]
+        try:
+            await asyncio.gather(*tasks)  # the first failure is raised as it is
+        finally:
+            # On a failure the other streams stop too (their open chunk rolls back).
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     return await _finish_run(factory, business_date, now=now())
 
 
@@ -357,12 +399,21 @@ async def run_chunk(
     timings["due_overdue"] = clock() - mark
 
     mark = clock()
-    overdue = await repo.overdue_installments(loans)
-    overdue = await _charge_penalties(repo, overdue, business_date, now)
-    timings["penalties"] = clock() - mark
-
-    mark = clock()
-    await _delinquency(repo, loans, overdue, business_date, now)
+    if repo.is_postgresql:
+        # Set-based: the same rule computed and written in one statement, which also
+        # returns what is owed on each loan's overdue installments afterwards.
+        oldest, owed = await repo.charge_penalties_in_sql(
+            loans, business_date, now, _minor_units(), _PENALTY_ACCOUNTS
+        )
+        timings["penalties"] = clock() - mark
+        mark = clock()
+    else:
+        overdue = await repo.overdue_installments(loans)
+        overdue = await _charge_penalties(repo, overdue, business_date, now)
+        timings["penalties"] = clock() - mark
+        mark = clock()
+        oldest, owed = _owed_by_loan(overdue)
+    await _delinquency(repo, loans, oldest, owed, business_date, now)
     timings["delinquency"] = clock() - mark
 
     await repo.finish_chunk(
@@ -379,16 +430,19 @@ async def _accrue(
     repo: CobRepository, loans: LoanRange, on: date, chunk_no: int, now: datetime
 ) -> None:
     if repo.is_postgresql:
-        # Set-based: the same rule computed in SQL on exact numerics (see lms_round_div).
-        totals = await repo.accrual_work(loans, on, _minor_units())
-        currencies = sorted(c for c, v in totals.items() if v)
+        # Set-based: the same rule computed in SQL on exact numerics (see lms_round_div),
+        # the detail rows written by the statement that computes them, then each
+        # currency's entry under the id those rows already carry.
+        reserved = await repo.reserve_accrual_entries(loans)
+        totals = await repo.accrue_day(loans, on, _minor_units(), reserved)
+        currencies = sorted(totals)
         entries = []
         for currency in currencies:
+            # Detail rows are written only for non-zero amounts, all positive.
             lines = interest_accrual_lines(currency, totals[currency])
             assert lines is not None
             entries.append(_entry(None, "interest_accrual", lines, on, now, f"COB:{on}:{chunk_no}"))
-        ids = await repo.insert_entries(entries)
-        await repo.store_accrual_work(on, dict(zip(currencies, ids, strict=True)))
+        await repo.insert_entries(entries, ids=[reserved[c] for c in currencies])
         return
     details: list[dict[str, Any]] = []
     per_currency: dict[str, Decimal] = {}
@@ -520,9 +574,9 @@ def _with_added(row: OverdueRow, amount: Decimal) -> OverdueRow:
     return replace(row, remaining=row.remaining + amount) if amount else row
 
 
-async def _delinquency(
-    repo: CobRepository, loans: LoanRange, overdue: list[OverdueRow], on: date, now: datetime
-) -> None:
+def _owed_by_loan(overdue: list[OverdueRow]) -> tuple[dict[str, date], dict[str, Decimal]]:
+    """Per loan with something owed on an overdue installment: the oldest one's due date
+    and the total owed on them."""
     oldest: dict[str, date] = {}
     owed: dict[str, Decimal] = {}
     for row in overdue:
@@ -530,6 +584,17 @@ async def _delinquency(
             continue
         oldest[row.loan_id] = min(oldest.get(row.loan_id, row.due_date), row.due_date)
         owed[row.loan_id] = owed.get(row.loan_id, Decimal(0)) + row.remaining
+    return oldest, owed
+
+
+async def _delinquency(
+    repo: CobRepository,
+    loans: LoanRange,
+    oldest: dict[str, date],
+    owed: dict[str, Decimal],
+    on: date,
+    now: datetime,
+) -> None:
     updates: list[tuple[str, int, str]] = []
     history: list[dict[str, Any]] = []
     events: list[tuple[EventModel, str]] = []
