@@ -968,16 +968,22 @@ async def test_penalties_follow_the_rule_for_every_rounding_mode_and_currency(
         assert row.penalties == sum(
             (a for (_, _, n), a in expected.items() if n == row.number), D(0)
         )
-    # Each charge has its own entry: penalties receivable debited, penalty income credited.
-    by_entry: dict[int, set[tuple[str, str, Decimal]]] = {}
+    # One entry per day with charges: penalties receivable debited and penalty income
+    # credited with the day's total, each of the day's charges pointing at it.
+    by_entry: dict[int, list[tuple[str, str, Decimal]]] = {}
     for entry_id, account, side, amount in postings:
-        by_entry.setdefault(entry_id, set()).add((account, side, amount))
-    assert {c.entry_id for c in charges} == set(by_entry)
-    for c in charges:
-        assert by_entry[c.entry_id] == {
-            ("penalties_receivable", "debit", c.amount),
-            ("penalty_income", "credit", c.amount),
-        }
+        by_entry.setdefault(entry_id, []).append((account, side, amount))
+    day_total: dict[date, Decimal] = {}
+    for (day, _, _), amount in expected.items():
+        day_total[day] = day_total.get(day, D(0)) + amount
+    entry_of_day = {c.charge_date: c.entry_id for c in charges}
+    assert all(entry_of_day[c.charge_date] == c.entry_id for c in charges)
+    assert set(entry_of_day.values()) == set(by_entry)
+    for day, entry_id in entry_of_day.items():
+        assert sorted(by_entry[entry_id]) == [
+            ("penalties_receivable", "debit", day_total[day]),
+            ("penalty_income", "credit", day_total[day]),
+        ]
 
 
 async def test_cob_process_killed_mid_run_resumes_to_the_same_figures(

@@ -64,6 +64,12 @@ CHUNK_DONE = "done"
 CHUNK_PENDING = "pending"
 
 
+def penalty_reference(on: date) -> str:
+    """The reference of a loan's journal entry for the penalties close of business charged
+    it on one business date."""
+    return f"COB:{on}:penalties"
+
+
 @dataclass(frozen=True, slots=True)
 class LoanRange:
     """Loan ids from `low` (inclusive, '' for no bound) to `high` (exclusive, '' for none)."""
@@ -161,10 +167,24 @@ class CobRepository:
         )
         return (await self.session.scalars(stmt)).all(), int(total or 0)
 
-    async def active_loan_ids(self) -> list[str]:
-        """Every active loan id in the database's own order (chunk bounds come from it)."""
-        stmt = select(LoanRow.id).where(LoanRow.status == ACTIVE).order_by(LoanRow.id)
-        return list((await self.session.scalars(stmt)).all())
+    async def chunk_bounds(self, size: int) -> list[str]:
+        """The first loan id of every chunk of `size` active loans after the first (ids in
+        the database's own order); the database numbers the loans, only the bounds come
+        back."""
+        numbered = (
+            select(
+                LoanRow.id.label("id"),
+                func.row_number().over(order_by=LoanRow.id).label("k"),
+            )
+            .where(LoanRow.status == ACTIVE)
+            .subquery()
+        )
+        stmt = (
+            select(numbered.c.id)
+            .where(numbered.c.k > size, (numbered.c.k - 1) % size == 0)
+            .order_by(numbered.c.k)
+        )
+        return [str(i) for i in (await self.session.scalars(stmt)).all()]
 
     async def add_chunks(self, business_date: date, ranges: Sequence[LoanRange]) -> None:
         """The chunk plan of a run, every chunk pending."""
@@ -548,16 +568,17 @@ class CobRepository:
         ``round(late_fee_flat)``; the oldest late one gets ``round(principal and interest
         owed on all late ones x penalty_rate_annual / 365)`` when that is above zero. Each
         charge is written as the service path writes it: a charge row (numbered from the
-        loan's event_seq: late fees oldest first, then penalty interest), its own balanced
-        entry (`accounts`: receivable debited, income credited), the installment's
-        penalties and total raised, and the loan's event_seq moved past its charges. An
+        loan's event_seq: late fees oldest first, then penalty interest), one balanced entry
+        per loan for the day's charges (`accounts`: receivable debited, income credited,
+        reference penalty_reference(on)), the installment's penalties and total raised, and
+        the loan's event_seq moved past its charges. An
         amount that is not in the currency's minor units gives NULL, which the NOT NULL
         columns refuse (the chunk rolls back).
         """
-        # The range is stated on the loans only: the few overdue installments are found
-        # through the (status, due_date) index, cheaper than intersecting it with the
-        # chunk's every installment by loan id.
+        # The range is stated on both tables: the chunk's overdue installments come from
+        # the partial index ix_installments_overdue.
         where, params = self._range_sql(loans, "l.id")
+        where_i, _ = self._range_sql(loans, "i.loan_id")
         receivable, income = accounts
         statement = text(
             # Only fixed SQL is interpolated (the range uses bind parameters).
@@ -573,7 +594,7 @@ class CobRepository:
             " JOIN loans AS l ON l.id = i.loan_id AND l.schedule_version = i.schedule_version"
             " JOIN unnest(CAST(:codes AS varchar[]), CAST(:units AS integer[]))"
             "  AS c(code, units) ON c.code = l.currency"
-            f" WHERE i.status = 'overdue' AND l.status = 'active' AND {where}"
+            f" WHERE i.status = 'overdue' AND l.status = 'active' AND {where} AND {where_i}"
             "), late AS ("
             " SELECT o.*, o.pi * power(10::numeric, o.units) AS pi_minor,"
             "  EXISTS (SELECT 1 FROM charges AS f WHERE f.loan_id = o.loan_id"
@@ -597,29 +618,33 @@ class CobRepository:
             "), charged AS MATERIALIZED ("
             " SELECT loan_id, number, currency, reason,"
             "  'CHG-' || replace(gen_random_uuid()::text, '-', '') AS id,"
-            "  nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id,"
             "  event_seq + row_number() OVER (PARTITION BY loan_id ORDER BY kind, k) AS seq,"
             "  round(minor::numeric / power(10::numeric, units), units) AS amount"
             " FROM raw WHERE kind = 0 OR minor IS NULL OR minor > 0"
             "), added AS ("
             " SELECT loan_id, number, sum(amount) AS amount FROM charged"
             " GROUP BY loan_id, number"
+            "), day_entries AS MATERIALIZED ("
+            " SELECT loan_id, currency, sum(amount) AS amount,"
+            "  nextval(pg_get_serial_sequence('journal_entries', 'id')) AS entry_id"
+            " FROM charged GROUP BY loan_id, currency"
             "), entries AS ("
             " INSERT INTO journal_entries (id, loan_id, entry_type, currency, effective_date,"
             "  created_at, source_event_id, reference)"
             " SELECT entry_id, loan_id, 'charge_penalties', currency, CAST(:on AS date),"
-            "  CAST(:now AS timestamptz), NULL, id FROM charged"
+            "  CAST(:now AS timestamptz), NULL, CAST(:reference AS varchar) FROM day_entries"
             "), posted AS ("
             " INSERT INTO postings (entry_id, account, side, amount, currency)"
             " SELECT entry_id, CAST(:receivable AS varchar), 'debit', amount, currency"
-            "  FROM charged UNION ALL"
+            "  FROM day_entries UNION ALL"
             " SELECT entry_id, CAST(:income AS varchar), 'credit', amount, currency"
-            "  FROM charged"
+            "  FROM day_entries"
             "), charge_rows AS ("
             " INSERT INTO charges (id, loan_id, installment_number, component, amount,"
             "  currency, charge_date, reason, seq, created_at, entry_id)"
-            " SELECT id, loan_id, number, 'penalties', amount, currency, CAST(:on AS date),"
-            "  reason, seq, CAST(:now AS timestamptz), entry_id FROM charged"
+            " SELECT c.id, c.loan_id, c.number, 'penalties', c.amount, c.currency,"
+            "  CAST(:on AS date), c.reason, c.seq, CAST(:now AS timestamptz), e.entry_id"
+            " FROM charged AS c JOIN day_entries AS e ON e.loan_id = c.loan_id"
             "), raised AS ("
             " UPDATE installments AS i SET penalties = i.penalties + a.amount,"
             "  total = i.total + a.amount"
@@ -647,6 +672,7 @@ class CobRepository:
                     "units": list(minor_units.values()),
                     "receivable": receivable,
                     "income": income,
+                    "reference": penalty_reference(on),
                 },
             )
         except IntegrityError as exc:

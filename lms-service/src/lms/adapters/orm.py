@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
@@ -131,6 +132,13 @@ class InstallmentRow(Base):
     __table_args__ = (
         UniqueConstraint("loan_id", "schedule_version", "number", name="uq_installment_number"),
         Index("ix_installments_due", "status", "due_date"),
+        # Close of business reads a chunk's overdue installments by loan id.
+        Index(
+            "ix_installments_overdue",
+            "loan_id",
+            postgresql_where=text("status = 'overdue'"),
+            sqlite_where=text("status = 'overdue'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

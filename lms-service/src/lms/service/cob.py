@@ -11,9 +11,9 @@ done, and running a chunk twice is impossible. Steps, per chunk and in order:
    with the chunk's checkpoint, so the ledger never holds half a chunk;
 2. installments falling due (``due``) and past due (``overdue``);
 3. penalties for overdue installments beyond the grace days (late fee once per
-   installment, daily penalty interest), each a charge with its own balanced entry
-   (penalties_receivable / penalty_income) that the servicing replay applies like any
-   other charge;
+   installment, daily penalty interest), each a charge that the servicing replay applies
+   like any other charge, with one balanced entry per loan for the day's charges
+   (penalties_receivable / penalty_income, reference ``COB:<date>:penalties``);
 4. days past due and delinquency bucket stored on the loan, a history row and a
    ``LoanDelinquencyChanged`` event (through the outbox) for each bucket change.
 
@@ -52,7 +52,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lending_schemas import EventModel, LoanDelinquencyChangedV1
-from lms.adapters.cob import CobRepository, LoanRange, OverdueRow
+from lms.adapters.cob import CobRepository, LoanRange, OverdueRow, penalty_reference
 from lms.adapters.orm import CobRunRow
 from lms.adapters.repository import NewJournalEntry
 from lms.domain.cob import (
@@ -237,11 +237,8 @@ async def close_business(
     return CobOutcome(run, created=True, dates_closed=[d for d in dates if d <= run.business_date])
 
 
-def _plan(ids: list[str], size: int) -> list[LoanRange]:
-    """Loan-id ranges of `size` loans; the first open below and the last open above."""
-    if not ids:
-        return [LoanRange("", "")]
-    bounds = [ids[k] for k in range(size, len(ids), size)]
+def _plan(bounds: list[str]) -> list[LoanRange]:
+    """Loan-id ranges split at `bounds`; the first open below and the last open above."""
     lows = ["", *bounds]
     highs = [*bounds, ""]
     return [LoanRange(lo, hi) for lo, hi in zip(lows, highs, strict=True)]
@@ -261,7 +258,7 @@ async def _start_run(
             repo = CobRepository(uow.session)
             if await repo.run(business_date) is not None:
                 return
-            ranges = _plan(await repo.active_loan_ids(), chunk_size)
+            ranges = _plan(await repo.chunk_bounds(chunk_size))
             uow.session.add(
                 CobRunRow(
                     business_date=business_date,
@@ -529,21 +526,13 @@ async def _charge_penalties(
             for r in rows
         ]
         seq = first.event_seq
+        day_total = Decimal(0)
         for charge in penalties_for_day(
             due, terms, on, first.currency, RoundingMode(first.rounding_mode)
         ):
             seq += 1
             charge_id = f"CHG-{uuid.uuid4().hex}"
-            entries.append(
-                _entry(
-                    loan_id,
-                    "charge_penalties",
-                    charge_lines(first.currency, "penalties", charge.amount),
-                    on,
-                    now,
-                    charge_id,
-                )
-            )
+            day_total += charge.amount
             charges.append(
                 {
                     "id": charge_id,
@@ -562,8 +551,20 @@ async def _charge_penalties(
             added[key] = added.get(key, Decimal(0)) + charge.amount
         if seq != first.event_seq:
             seqs[loan_id] = seq
-    for charge_row, entry_id in zip(charges, await repo.insert_entries(entries), strict=True):
-        charge_row["entry_id"] = entry_id
+            # One entry per loan for the day's charges.
+            entries.append(
+                _entry(
+                    loan_id,
+                    "charge_penalties",
+                    charge_lines(first.currency, "penalties", day_total),
+                    on,
+                    now,
+                    penalty_reference(on),
+                )
+            )
+    entry_of = dict(zip(seqs, await repo.insert_entries(entries), strict=True))
+    for charge_row in charges:
+        charge_row["entry_id"] = entry_of[charge_row["loan_id"]]
     await repo.insert_charges(charges)
     await repo.add_installment_penalties([(k[0], k[1], v) for k, v in added.items()])
     await repo.set_event_seqs(seqs)

@@ -6,6 +6,10 @@ checks on the accrual detail.
   close of business's due/overdue statements from ``ix_installments_due`` (status,
   due_date) instead of walking every installment of the chunk. Booking writes one index
   entry fewer per installment.
+- ``ix_installments_overdue``, partial: the loan ids of overdue installments only. Close of
+  business reads a chunk's overdue installments through it (a few per cent of the rows)
+  instead of the whole table's. Booking writes nothing to it (new installments are
+  pending).
 - ``interest_accruals`` loses its two foreign keys. Close of business writes one detail row
   per active loan per day, in one INSERT ... SELECT that takes the loan id from the loans
   row it reads and the entry id from the entry it writes in the same transaction; the two
@@ -19,6 +23,7 @@ Create Date: 2026-12-05
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
@@ -40,6 +45,14 @@ def _fk_name(column: str) -> str:
 
 def upgrade() -> None:
     op.drop_index("ix_installments_loan_id", table_name="installments")
+    op.create_index(
+        "ix_installments_overdue",
+        "installments",
+        ["loan_id"],
+        unique=False,
+        postgresql_where=sa.text("status = 'overdue'"),
+        sqlite_where=sa.text("status = 'overdue'"),
+    )
     with op.batch_alter_table("interest_accruals", naming_convention=_NAMING) as batch_op:
         for column, _, _ in _FOREIGN_KEYS:
             batch_op.drop_constraint(_fk_name(column), type_="foreignkey")
@@ -49,4 +62,5 @@ def downgrade() -> None:
     with op.batch_alter_table("interest_accruals", naming_convention=_NAMING) as batch_op:
         for column, table, remote in _FOREIGN_KEYS:
             batch_op.create_foreign_key(_fk_name(column), table, [column], [remote])
+    op.drop_index("ix_installments_overdue", table_name="installments")
     op.create_index("ix_installments_loan_id", "installments", ["loan_id"], unique=False)
