@@ -736,24 +736,9 @@ def test_cli_closes_dates_and_refuses_bad_ones(database_url, monkeypatch, capsys
         main(["cob", "run", "--business-date", "2024-05-12", "--partition", "2/2"])
 
 
-@pytest.mark.parametrize(
-    ("mode", "currency", "principal", "rate", "day_count", "basis"),
-    [
-        ("half_even", "USD", "7777.77", "0.1379", "ACT/365F", "day_count"),
-        ("half_up", "USD", "7777.77", "0.1379", "ACT/365F", "day_count"),
-        ("half_down", "EUR", "5000.01", "0.0999", "ACT/360", "day_count"),
-        ("down", "USD", "12345.67", "0.2222", "30/360", "equal_periods"),
-        ("up", "USD", "12345.67", "0.2222", "30/360", "equal_periods"),
-        ("ceiling", "BHD", "3333.333", "0.0777", "ACT/365F", "day_count"),
-        ("floor", "JPY", "777777", "0.0555", "ACT/360", "day_count"),
-    ],
-)
-async def test_accrual_follows_the_rule_for_every_rounding_mode_and_currency(
-    app, inbox, to_message, disbursed, mode, currency, principal, rate, day_count, basis
-):
-    """The set-based accrual (SQL on PostgreSQL) equals the rule written out here with
-    fractions, day by day, for each rounding mode and minor unit; a whole period adds up
-    to the installment's interest."""
+def _rounder(mode: str, currency: str):
+    """Rounding to the currency's minor unit with a named mode, on Decimal's own modes (an
+    implementation independent of the service's)."""
     from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_UP
     from decimal import ROUND_UP as DEC_UP
 
@@ -772,6 +757,45 @@ async def test_accrual_follows_the_rule_for_every_rounding_mode_and_currency(
         exact = Context(prec=60).divide(D(value.numerator), D(value.denominator))
         return exact.quantize(D(exponent), roundings[mode])
 
+    return rounded, exponent
+
+
+async def _book_and_close_daily(app, inbox, to_message, event, last: date) -> UnitOfWorkFactory:
+    """Book one loan, then close every business date from 2024-05-02 to `last`."""
+    assert await inbox.process(to_message(event)) == "processed"
+    factory: UnitOfWorkFactory = app.state.uow_factory
+    day = date(2024, 5, 2)
+    while day <= last:
+        await close_business(
+            factory,
+            day,
+            requested_by="t",
+            today=last,
+            now=lambda: datetime.combine(last, datetime.min.time(), UTC),
+        )
+        day += timedelta(days=1)
+    return factory
+
+
+@pytest.mark.parametrize(
+    ("mode", "currency", "principal", "rate", "day_count", "basis"),
+    [
+        ("half_even", "USD", "7777.77", "0.1379", "ACT/365F", "day_count"),
+        ("half_up", "USD", "7777.77", "0.1379", "ACT/365F", "day_count"),
+        ("half_down", "EUR", "5000.01", "0.0999", "ACT/360", "day_count"),
+        ("down", "USD", "12345.67", "0.2222", "30/360", "equal_periods"),
+        ("up", "USD", "12345.67", "0.2222", "30/360", "equal_periods"),
+        ("ceiling", "BHD", "3333.333", "0.0777", "ACT/365F", "day_count"),
+        ("floor", "JPY", "777777", "0.0555", "ACT/360", "day_count"),
+    ],
+)
+async def test_accrual_follows_the_rule_for_every_rounding_mode_and_currency(
+    app, inbox, to_message, disbursed, mode, currency, principal, rate, day_count, basis
+):
+    """The set-based accrual (SQL on PostgreSQL) equals the rule written out here with
+    fractions, day by day, for each rounding mode and minor unit; a whole period adds up
+    to the installment's interest."""
+    rounded, exponent = _rounder(mode, currency)
     event = disbursed(
         loan_id="LN-R",
         application_id="APP-R",
@@ -785,15 +809,8 @@ async def test_accrual_follows_the_rule_for_every_rounding_mode_and_currency(
         rounding_mode=mode,
         term=3,
     )
-    assert await inbox.process(to_message(event)) == "processed"
-    factory: UnitOfWorkFactory = app.state.uow_factory
     last = date(2024, 7, 3)
-    day = date(2024, 5, 2)
-    while day <= last:
-        await close_business(
-            factory, day, requested_by="t", today=last, now=lambda: datetime(2024, 7, 3, tzinfo=UTC)
-        )
-        day += timedelta(days=1)
+    factory = await _book_and_close_daily(app, inbox, to_message, event, last)
     async with factory() as uow:
         rows = dict(
             (
@@ -858,28 +875,11 @@ async def test_penalties_follow_the_rule_for_every_rounding_mode_and_currency(
     the first day an installment is more than `grace` days past due, its late fee once
     (rounded to the minor unit with the loan's mode) and every day
     round(principal and interest of the late installments x rate / 365), charged to the
-    oldest late installment; each charge with its own balanced entry."""
-    from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_UP
-    from decimal import ROUND_UP as DEC_UP
-
+    oldest late installment; one balanced entry per day for that day's charges."""
     from lending_schemas import PenaltyTermsV1
     from lms.adapters.orm import JournalEntryRow
 
-    roundings = {
-        "half_even": ROUND_HALF_EVEN,
-        "half_up": ROUND_HALF_UP,
-        "half_down": ROUND_HALF_DOWN,
-        "down": ROUND_DOWN,
-        "up": DEC_UP,
-        "ceiling": ROUND_CEILING,
-        "floor": ROUND_FLOOR,
-    }
-    exponent = {"USD": "0.01", "EUR": "0.01", "BHD": "0.001", "JPY": "1"}[currency]
-
-    def rounded(value: Fraction) -> Decimal:
-        exact = Context(prec=60).divide(D(value.numerator), D(value.denominator))
-        return exact.quantize(D(exponent), roundings[mode])
-
+    rounded, _ = _rounder(mode, currency)
     event = disbursed(
         loan_id="LN-P",
         application_id="APP-P",
@@ -894,19 +894,8 @@ async def test_penalties_follow_the_rule_for_every_rounding_mode_and_currency(
         term=3,
         penalty=PenaltyTermsV1(late_fee_flat=D(fee), penalty_rate_annual=D(rate), grace_days=grace),
     )
-    assert await inbox.process(to_message(event)) == "processed"
-    factory: UnitOfWorkFactory = app.state.uow_factory
     last = date(2024, 8, 10)
-    day = date(2024, 5, 2)
-    while day <= last:
-        await close_business(
-            factory,
-            day,
-            requested_by="t",
-            today=last,
-            now=lambda: datetime(2024, 8, 10, tzinfo=UTC),
-        )
-        day += timedelta(days=1)
+    factory = await _book_and_close_daily(app, inbox, to_message, event, last)
     async with factory() as uow:
         charges = (
             await uow.session.execute(
