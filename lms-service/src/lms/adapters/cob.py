@@ -1,11 +1,12 @@
 """Close of business SQL: set-based reads and writes over one loan-id range at a time.
 
-Every statement covers a whole chunk (a range of loan ids): one SELECT per step brings in
-only the rows the step needs (the installment in progress, the overdue ones), and the
-writes are multi-row statements (COPY or executemany inserts, UPDATE ... FROM a list of
-values on PostgreSQL). Money is never added up in SQL: SQLite keeps exact decimals as text
-and would do float arithmetic, so the service computes money with the domain's exact
-functions and this module only moves rows.
+Every statement covers a whole chunk (a range of loan ids). On PostgreSQL the day's
+accrual and penalties are computed and written by one statement each, on exact numerics
+and integers in minor units (the domain's rules, rounded by ``lms_round_div``). SQLite keeps
+exact decimals as text and would add them up as floats, so there money is never added up
+in SQL: one SELECT per step brings in only the rows the step needs (the installment in
+progress, the overdue ones), the service computes with the domain's exact functions, and
+the writes are multi-row statements.
 """
 
 from __future__ import annotations
