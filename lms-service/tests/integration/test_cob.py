@@ -653,59 +653,169 @@ async def test_interrupted_run_resumes_to_the_same_ledger_as_daily_runs(
     assert len({c[0] for c in charges}) == 7
 
 
-async def test_a_payment_racing_a_chunk_is_refused_then_applies_on_retry(
-    client, token, clock, app, portfolio
+def _repay(uow, amount: str, day: date, ref: str):
+    from lms.service.servicing import record_repayment
+
+    at = datetime(day.year, day.month, day.day, 22, tzinfo=UTC)
+    return record_repayment(
+        uow,
+        "UNPAID",
+        amount=D(amount),
+        currency="USD",
+        value_date=day,
+        external_ref=ref,
+        received_by="t",
+        now=at,
+        today=day,
+    )
+
+
+def _lines(outcome) -> dict[tuple[int, str], Decimal]:
+    return {(line.installment, line.component.value): line.amount for line in outcome.payment.lines}
+
+
+async def _close_on(factory: UnitOfWorkFactory, day: date):
+    at = datetime(day.year, day.month, day.day, 22, tzinfo=UTC)
+    return await close_business(factory, day, requested_by="t", today=day, now=lambda: at)
+
+
+async def _lock_waiters(factory: UnitOfWorkFactory) -> int:
+    """PostgreSQL: sessions of this database waiting for a lock right now."""
+    from sqlalchemy import text
+
+    async with factory() as uow:
+        return int(
+            await uow.session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            )
+            or 0
+        )
+
+
+async def _until_a_session_waits(factory: UnitOfWorkFactory) -> None:
+    """Poll (bounded: 20 s) until some session of the database waits for a lock."""
+    import asyncio
+
+    for _ in range(1000):
+        if await _lock_waiters(factory):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("no session ever waited for the other's lock")
+
+
+async def test_on_sqlite_a_payment_racing_a_chunk_is_refused_then_applies_on_retry(
+    client, token, clock, app, portfolio, database_url, monkeypatch
 ):
-    """A payment that read its loan before a chunk committed cannot overwrite the chunk's
-    work (optimistic row_version, bumped by the chunk); retried, it sees the penalties."""
+    """SQLite: a payment that read its loan before a chunk committed cannot overwrite the
+    chunk's work (the chunk bumps row_version; the payment's optimistic check fails);
+    retried, it sees the penalties. The chunk commits between the payment's read of its
+    loan and its write."""
+    if database_url.startswith("postgresql"):
+        pytest.skip("on PostgreSQL the chunk and the payment take turns on a row lock")
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.orm.exc import StaleDataError
 
-    from lms.adapters.repository import LoanRepository
-    from lms.service.servicing import record_repayment
+    from lms.adapters.repository import PaymentRepository
 
     factory: UnitOfWorkFactory = app.state.uow_factory
     await close(client, token, clock, date(2024, 6, 6))
     day = date(2024, 6, 7)
-    at = datetime(2024, 6, 7, 22, tzinfo=UTC)
+    versions = (await counts(app))["row_versions"]
+    real = PaymentRepository.by_external_ref
+    raced = []
+
+    async def close_first(self, loan_id, external_ref):
+        if not raced:
+            raced.append(await _close_on(factory, day))
+        return await real(self, loan_id, external_ref)
+
+    monkeypatch.setattr(PaymentRepository, "by_external_ref", close_first)
     async with factory() as stale:
-        loan = await LoanRepository(stale.session).get("UNPAID")
-        assert loan is not None
-        version = loan.row_version
-        # Close of business for 06-07 commits while the payment is in flight: late fee.
-        await close_business(factory, day, requested_by="t", today=day, now=lambda: at)
         with pytest.raises((StaleDataError, DBAPIError)):
-            await record_repayment(
-                stale,
-                "UNPAID",
-                amount=D("50.00"),
-                currency="USD",
-                value_date=day,
-                external_ref="RACE",
-                received_by="t",
-                now=at,
-                today=day,
-            )
+            await _repay(stale, "50.00", day, "RACE")
+    assert raced
+    assert raced[0].run.status == "completed"
+    assert (await counts(app))["row_versions"] == versions + len(LOANS)
     async with factory() as uow:
-        loan = await LoanRepository(uow.session).get("UNPAID")
-        assert loan is not None
-        assert loan.row_version == version + 1
-        outcome = await record_repayment(
-            uow,
-            "UNPAID",
-            amount=D("50.00"),
-            currency="USD",
-            value_date=day,
-            external_ref="RACE",
-            received_by="t",
-            now=at,
-            today=day,
-        )
+        outcome = await _repay(uow, "50.00", day, "RACE")
     # The waterfall pays the chunk's penalties first: late fee 15.00 + 0.12 of interest.
-    lines = {
-        (line.installment, line.component.value): line.amount for line in outcome.payment.lines
-    }
-    assert lines[(1, "penalties")] == D("15.12")
+    assert _lines(outcome)[(1, "penalties")] == D("15.12")
+    assert (await penalties(app))["UNPAID"] == D("15.12")
+    await ledger_ok(client, token)
+
+
+async def test_on_postgresql_a_chunk_waits_for_a_payment_in_flight_on_its_loan(
+    client, token, clock, app, portfolio, database_url
+):
+    """A payment holds its loan's row lock; the chunk that starts meanwhile waits for it
+    to commit and charges penalties on what the payment left owed."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers")
+    import asyncio
+
+    from lms.service.servicing import require_loan
+
+    factory: UnitOfWorkFactory = app.state.uow_factory
+    await close(client, token, clock, date(2024, 6, 6))
+    day = date(2024, 6, 7)
+    async with factory() as uow:
+        await require_loan(uow.session, "UNPAID", lock=True)
+        closing = asyncio.ensure_future(_close_on(factory, day))
+        await _until_a_session_waits(factory)
+        assert not closing.done()
+        outcome = await _repay(uow, "50.00", day, "FIRST")
+    run = (await closing).run
+    assert run.status == "completed"
+    # The payment came first: no penalties yet, 50.00 of installment 1's 100.00 interest.
+    assert _lines(outcome) == {(1, "interest"): D("50.00")}
+    # Then the chunk: late fee 15.00 and a day's 5%/365 on the 838.49 still owed.
+    day_interest = half_even(Fraction(D("838.49")) * Fraction(5, 100) / 365)
+    assert day_interest == D("0.11")
+    assert (await penalties(app))["UNPAID"] == D("15.00") + day_interest
+    await ledger_ok(client, token)
+
+
+async def test_on_postgresql_a_payment_during_a_chunk_waits_and_sees_its_penalties(
+    client, token, clock, app, portfolio, database_url, monkeypatch
+):
+    """The chunk holds its loans' row locks until it commits; a payment that arrives
+    meanwhile waits, then pays the penalties the chunk charged."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers")
+    import asyncio
+
+    from lms.adapters.cob import CobRepository
+
+    factory: UnitOfWorkFactory = app.state.uow_factory
+    await close(client, token, clock, date(2024, 6, 6))
+    day = date(2024, 6, 7)
+    inside, release = asyncio.Event(), asyncio.Event()
+    real = CobRepository.set_delinquency
+
+    async def pause(self, rows):
+        inside.set()
+        await release.wait()
+        return await real(self, rows)
+
+    monkeypatch.setattr(CobRepository, "set_delinquency", pause)
+    closing = asyncio.ensure_future(_close_on(factory, day))
+    await asyncio.wait_for(inside.wait(), 20)
+
+    async def pay():
+        async with factory() as uow:
+            return await _repay(uow, "50.00", day, "DURING")
+
+    paying = asyncio.ensure_future(pay())
+    await _until_a_session_waits(factory)
+    assert not paying.done()
+    release.set()
+    assert (await closing).run.status == "completed"
+    outcome = await paying
+    # The waterfall pays the chunk's penalties first: late fee 15.00 + 0.12 of interest.
+    assert _lines(outcome)[(1, "penalties")] == D("15.12")
     assert (await penalties(app))["UNPAID"] == D("15.12")
     await ledger_ok(client, token)
 

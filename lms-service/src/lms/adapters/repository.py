@@ -138,13 +138,21 @@ class LoanRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, loan_id: str) -> LoanRow | None:
-        """One loan with its fees and every installment, or None."""
+    async def get(self, loan_id: str, *, lock: bool = False) -> LoanRow | None:
+        """One loan with its fees and every installment, or None.
+
+        `lock`: the loan row is locked until the transaction ends (``FOR UPDATE`` on
+        PostgreSQL, read afresh after any wait; SQLite has one writer), so a writer and a
+        close-of-business chunk over the same loan take turns instead of one overwriting
+        the other. Fees and installments are read after the lock is held.
+        """
         stmt = (
             select(LoanRow)
             .where(LoanRow.id == loan_id)
             .options(selectinload(LoanRow.fees), selectinload(LoanRow.installments))
         )
+        if lock:
+            stmt = stmt.with_for_update(of=LoanRow).execution_options(populate_existing=True)
         return (await self.session.scalars(stmt)).one_or_none()
 
     async def booking_facts(self, loan_ids: Sequence[str]) -> list[BookingFacts]:

@@ -17,13 +17,15 @@ done, and running a chunk twice is impossible. Steps, per chunk and in order:
 4. days past due and delinquency bucket stored on the loan, a history row and a
    ``LoanDelinquencyChanged`` event (through the outbox) for each bucket change.
 
-Concurrency with real-time payments: the chunk's transaction starts with one set-based
-``UPDATE loans SET row_version = row_version + 1`` over its active loans, which row-locks
-them until commit on PostgreSQL (as ``SELECT ... FOR UPDATE`` would; SQLite has a single
-writer) and changes their version. A payment that read its
-loan before the chunk committed then fails the ORM's optimistic version check (409
-``concurrent_update``, safe to retry) instead of overwriting the chunk's work; one that
-starts after waits for the lock and sees the chunk's penalties and statuses. Nothing is
+Concurrency with real-time payments (and every other change to a loan): each use case
+that changes a loan locks its row first (``LoanRepository.get(lock=True)``), and the
+chunk's transaction starts by locking its active loans (``CobRepository.lock_loans``). On
+PostgreSQL both are ``FOR UPDATE`` row locks: a chunk waits for the payments in flight on
+its loans to commit and then reads what they wrote; a payment that arrives during the
+chunk waits for it and then reads the chunk's penalties and statuses. SQLite has a single
+writer, but a payment's read may predate the chunk, so there the chunk gives its loans a
+new row_version instead, and such a payment fails the ORM's optimistic version check (409
+``concurrent_update``, safe to retry) rather than overwriting the chunk's work. Nothing is
 lost or applied twice.
 
 Partitioning: ``--partition i/n`` runs the chunks whose number is i modulo n, so several
@@ -382,9 +384,9 @@ async def run_chunk(
     clock = time.perf_counter
     started = clock()
     await repo.tune_chunk_transaction()
-    # First statement: every active loan of the chunk gets a new row_version, which also
-    # row-locks them until commit (see the module docstring).
-    count = await repo.bump_row_versions(loans)
+    # First statement: the chunk's active loans are locked until commit (see the module
+    # docstring).
+    count = await repo.lock_loans(loans)
     timings["lock"] = clock() - started
 
     mark = clock()

@@ -99,7 +99,7 @@ async def settle_refinanced_loan(
     """
     assert event.settles_loan_id is not None
     on = terms.disbursement_date
-    old = await LoanRepository(session).get(event.settles_loan_id)
+    old = await LoanRepository(session).get(event.settles_loan_id, lock=True)
     check_settleable(
         None
         if old is None

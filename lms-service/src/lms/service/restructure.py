@@ -191,7 +191,7 @@ async def apply_restructure(
     session: AsyncSession, request: ServicingRequestRow, *, now: datetime, today: date
 ) -> None:
     """Approval: store the event, replay, re-base the accrual; the caller commits."""
-    loan = await require_loan(session, request.loan_id)
+    loan = await require_loan(session, request.loan_id, lock=True)
     _check_can_restructure(loan, today)
     loan.event_seq += 1
     restructure = LoanRestructureRow(

@@ -320,9 +320,10 @@ def _validate_date(loan: LoanRow, when: date, today: date, what: str) -> None:
         raise InvalidValueDateError(f"{what} {when} is after the business date {today}")
 
 
-async def require_loan(session: AsyncSession, loan_id: str) -> LoanRow:
-    """The booked loan, or LoanNotFoundError."""
-    loan = await LoanRepository(session).get(loan_id)
+async def require_loan(session: AsyncSession, loan_id: str, *, lock: bool = False) -> LoanRow:
+    """The booked loan, or LoanNotFoundError; a use case that changes the loan locks it
+    (see LoanRepository.get), so close of business and the change take turns."""
+    loan = await LoanRepository(session).get(loan_id, lock=lock)
     if loan is None:
         raise LoanNotFoundError(f"no loan {loan_id!r} is booked")
     return loan
@@ -679,7 +680,7 @@ async def record_repayment(
 ) -> RepaymentOutcome:
     """Post a repayment (backdated ones replay the later ones) and commit once."""
     session = uow.session
-    loan = await require_loan(session, loan_id)
+    loan = await require_loan(session, loan_id, lock=True)
     payments_repo = PaymentRepository(session)
     existing = await payments_repo.by_external_ref(loan.id, external_ref)
     if existing is not None:
@@ -757,7 +758,7 @@ async def reverse_repayment(
 ) -> PaymentView:
     """Reverse a payment: a mirror entry, then every later payment re-applied."""
     session = uow.session
-    loan = await require_loan(session, loan_id)
+    loan = await require_loan(session, loan_id, lock=True)
     payments_repo = PaymentRepository(session)
     payment = await payments_repo.get(loan.id, payment_id)
     if payment is None:
@@ -823,7 +824,7 @@ async def charge_installment(
 ) -> ChargeRow:
     """Charge a fee or penalty to an installment: one entry, then a replay (held money pays it)."""
     session = uow.session
-    loan = await require_loan(session, loan_id)
+    loan = await require_loan(session, loan_id, lock=True)
     if component not in (Component.FEES.value, Component.PENALTIES.value):
         raise InvalidChargeError(f"only fees or penalties can be charged, not {component!r}")
     _validate_money(loan, amount, currency)

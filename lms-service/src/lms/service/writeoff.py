@@ -54,8 +54,10 @@ EVENT_SOURCE = "/lms"
 COMPONENTS = ("principal", "interest", "fees", "penalties")
 
 
-async def _loan(session: AsyncSession, loan_id: str) -> LoanRow:
-    loan = await session.get(LoanRow, loan_id)
+async def _loan(session: AsyncSession, loan_id: str, *, lock: bool = False) -> LoanRow:
+    """The loan; locked (FOR UPDATE on PostgreSQL) when the caller changes it, so close of
+    business and the change take turns."""
+    loan = await session.get(LoanRow, loan_id, with_for_update=lock, populate_existing=lock)
     if loan is None:
         raise LoanNotFoundError(f"no loan {loan_id!r} is booked")
     return loan
@@ -138,7 +140,7 @@ async def decide_request(
 async def _apply_write_off(
     session: AsyncSession, row: ServicingRequestRow, *, now: datetime, today: date
 ) -> None:
-    loan = await _loan(session, row.loan_id)
+    loan = await _loan(session, row.loan_id, lock=True)
     if loan.status != LoanStatus.ACTIVE.value:
         raise LoanClosedError(
             f"loan {loan.id} is {loan.status}; only an active loan is written off"
@@ -251,7 +253,7 @@ async def record_recovery(
 ) -> tuple[RecoveryView, bool]:
     """Money received on a written-off loan; the same external_ref again is a replay."""
     session = uow.session
-    loan = await _loan(session, loan_id)
+    loan = await _loan(session, loan_id, lock=True)
     existing = await session.scalar(
         select(RecoveryRow).where(
             RecoveryRow.loan_id == loan.id, RecoveryRow.external_ref == external_ref
@@ -310,7 +312,7 @@ async def record_recovery(
 async def close_loan(uow: UnitOfWork, loan_id: str, *, now: datetime, today: date) -> LoanRow:
     """Close a paid-off loan once its ledger shows nothing owed either way."""
     session = uow.session
-    loan = await _loan(session, loan_id)
+    loan = await _loan(session, loan_id, lock=True)
     if loan.status != LoanStatus.PAID_OFF.value:
         raise LoanNotSettledError(f"loan {loan.id} is {loan.status}; only a paid-off loan closes")
     balances = (await ReportRepository(session).receivables(Cutoff(today), [loan.id])).get(
