@@ -145,3 +145,50 @@ async def test_bad_statement_is_rejected_whole(client, token, loan, app):
     missing = await post_csv(client, token, "id,amount\n1,2\n")
     assert missing.status_code == 422
     assert "missing columns" in missing.json()["errors"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("table", "row", "difference"),
+    [
+        ("charges", {"loan_id": "NO-SUCH-LOAN", "entry_id": None}, "charges_without_loan"),
+        ("charges", {"loan_id": None, "entry_id": 999_999}, "charges_without_entry"),
+        ("interest_accruals", {"loan_id": "NO-SUCH-LOAN", "entry_id": None}, "accruals_without_loan"),
+        ("interest_accruals", {"loan_id": None, "entry_id": 999_999}, "accruals_without_entry"),
+    ],
+)
+async def test_reconciliation_reports_rows_pointing_at_nothing(
+    client, token, app, loan, table, row, difference
+):
+    """Charges and accrual detail carry no per-row foreign keys; the reconciliation finds a
+    row whose loan or entry does not exist."""
+    before = (await client.get("/v1/ledger/reconciliation", headers=token("finance"))).json()
+    assert before["ok"], before
+    async with app.state.uow_factory() as uow:
+        session = uow.session
+        loan_id = row["loan_id"] or await session.scalar(text("SELECT min(id) FROM loans"))
+        entry_id = row["entry_id"] or await session.scalar(
+            text("SELECT min(id) FROM journal_entries")
+        )
+        if table == "charges":
+            await session.execute(
+                text(
+                    "INSERT INTO charges (id, loan_id, installment_number, component, amount,"
+                    " currency, charge_date, reason, seq, created_at, entry_id) VALUES ('CHG-X',"
+                    " :loan, 1, 'penalties', 0, 'USD', '2024-07-20', 'late_fee', 99,"
+                    " '2024-07-20 09:00:00+00', :entry)"
+                ),
+                {"loan": loan_id, "entry": entry_id},
+            )
+        else:
+            await session.execute(
+                text(
+                    "INSERT INTO interest_accruals (loan_id, business_date, currency, amount,"
+                    " entry_id) VALUES (:loan, '2024-07-20', 'USD', 0, :entry)"
+                ),
+                {"loan": loan_id, "entry": entry_id},
+            )
+        await uow.commit()
+    after = (await client.get("/v1/ledger/reconciliation", headers=token("finance"))).json()
+    assert not after["ok"]
+    found = [d for d in after["differences"] if d["loan_id"] == "*"]
+    assert [d["balance"] for d in found] == [difference], after

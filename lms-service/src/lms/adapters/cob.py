@@ -882,6 +882,25 @@ class CobRepository:
             total += amount if side == "debit" else -amount
         return total
 
+    async def dangling_references(self) -> dict[str, int]:
+        """Charges and accrual detail rows whose loan or journal entry does not exist, per
+        kind (those tables carry no per-row foreign keys; see migrations 0009 and 0010)."""
+        checks = {
+            "charges_without_loan": (_CHARGES, _CHARGES.c.loan_id, _LOANS.c.id),
+            "charges_without_entry": (_CHARGES, _CHARGES.c.entry_id, _ENTRIES.c.id),
+            "accruals_without_loan": (_ACCRUALS, _ACCRUALS.c.loan_id, _LOANS.c.id),
+            "accruals_without_entry": (_ACCRUALS, _ACCRUALS.c.entry_id, _ENTRIES.c.id),
+        }
+        out = {}
+        for name, (table, column, target) in checks.items():
+            stmt = (
+                select(func.count())
+                .select_from(table)
+                .where(~exists().where(target == column))
+            )
+            out[name] = int(await self.session.scalar(stmt) or 0)
+        return out
+
     async def accrual_totals(self) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
         """Per loan the accrual detail total, and per currency the detail and the posted
         accrual entries' receivable debits net of credits (for reconciliation)."""

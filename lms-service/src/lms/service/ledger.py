@@ -152,6 +152,10 @@ async def reconcile(uow: UnitOfWork) -> ReconciliationReport:
             accrued.get(loan.id, ZERO),
             adjusted.get(loan.id, ZERO),
         )
+    # Every charge and accrual detail row points at a loan and an entry that exist.
+    for name, count in (await CobRepository(session).dangling_references()).items():
+        if count:
+            report.differences.append(Difference("*", name, Decimal(count), ZERO))
     # The accrual detail must add up to the accrual entries posted, per currency.
     for currency, gap in sorted(unposted.items()):
         if gap:
