@@ -27,6 +27,8 @@ from lms.adapters.orm import (
     ChargeRow,
     CobChunkRow,
     CobRunRow,
+    CollectionCaseRow,
+    ContactTaskRow,
     DelinquencyHistoryRow,
     InstallmentRow,
     InterestAccrualRow,
@@ -401,7 +403,13 @@ async def test_bad_requests_change_nothing(client, token, clock, app, portfolio)
     one = (await client.get("/v1/cob/runs/2024-05-11", headers=token("finance"))).json()
     assert one["status"] == "completed"
     assert one["loans_processed"] == 4
-    assert one["steps_done"] == ["accrual", "due_overdue", "penalties", "delinquency"]
+    assert one["steps_done"] == [
+        "accrual",
+        "due_overdue",
+        "penalties",
+        "delinquency",
+        "collections",
+    ]
     missing = await client.get("/v1/cob/runs/2024-01-01", headers=token("finance"))
     assert missing.status_code == 404
     assert missing.json()["code"] == "cob_run_not_found"
@@ -485,6 +493,35 @@ async def _ledger_snapshot(factory: UnitOfWorkFactory):
     return accounts, sorted(accrual_rows), sorted(charges), sorted(loans)
 
 
+async def _collections_snapshot(factory: UnitOfWorkFactory) -> tuple[list, list]:
+    """Cases and contact tasks as comparable rows (ids left out: they are random)."""
+    async with factory() as uow:
+        cases = (
+            await uow.session.execute(
+                select(
+                    CollectionCaseRow.loan_id,
+                    CollectionCaseRow.status,
+                    CollectionCaseRow.opened_on,
+                    CollectionCaseRow.opened_bucket,
+                    CollectionCaseRow.closed_on,
+                    CollectionCaseRow.close_reason,
+                )
+            )
+        ).all()
+        tasks = (
+            await uow.session.execute(
+                select(
+                    ContactTaskRow.loan_id,
+                    ContactTaskRow.kind,
+                    ContactTaskRow.rule_key,
+                    ContactTaskRow.due_on,
+                    ContactTaskRow.status,
+                )
+            )
+        ).all()
+    return sorted(cases), sorted(tasks)
+
+
 class Boom(RuntimeError):
     pass
 
@@ -531,7 +568,7 @@ async def test_concurrent_chunks_write_the_same_ledger_as_one_at_a_time(
 ):
     """Database A: chunks of three loans, one at a time. Database B: the same loans in
     chunks of one, three chunks at once (on PostgreSQL; SQLite runs them one at a time).
-    Every date the same ledger, accruals, charges, buckets and events."""
+    Every date the same ledger, accruals, charges, buckets, events, cases and tasks."""
     import lms.service.cob as cob_service
 
     factory_a: UnitOfWorkFactory = app.state.uow_factory
@@ -562,7 +599,12 @@ async def test_concurrent_chunks_write_the_same_ledger_as_one_at_a_time(
         in_flight["most"] = 0
         assert (outcome.run.status, outcome.run.chunks_done) == ("completed", 7)
         assert await _ledger_snapshot(factory_a) == await _ledger_snapshot(second_factory)
+        assert await _collections_snapshot(factory_a) == await _collections_snapshot(second_factory)
         day += timedelta(days=1)
+    # Collections ran in every chunk: each loan past due has its case and dunning tasks.
+    cases, tasks = await _collections_snapshot(second_factory)
+    assert [(c[0], c[1]) for c in cases] == [(f"LN-{k:02d}", "open") for k in range(7)]
+    assert {t[0] for t in tasks} == {f"LN-{k:02d}" for k in range(7)}
     postgresql = second_factory.engine.dialect.name == "postgresql"
     assert most_at_once == ({3} if postgresql else {1})
     events = []

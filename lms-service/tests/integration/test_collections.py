@@ -26,6 +26,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from lms.adapters.cob import LoanRange
 from lms.adapters.orm import (
     CaseActionRow,
     ChargeRow,
@@ -457,7 +458,7 @@ async def test_collections_over_two_months_of_close_of_business(
     )
     assert rerun.status_code == 200, rerun.text
     async with app.state.uow_factory() as uow:
-        outcome = await run_collections_step(uow.session, END, clock.now())
+        outcome = await run_collections_step(uow.session, END, clock.now(), LoanRange("", ""))
         await uow.commit()
     assert (outcome.cases_opened, outcome.cases_closed, outcome.tasks_created) == (0, 0, 0)
     assert (outcome.promises_kept, outcome.promises_broken, outcome.tasks_cancelled) == (0, 0, 0)

@@ -152,7 +152,11 @@ async def test_bad_statement_is_rejected_whole(client, token, loan, app):
     [
         ("charges", {"loan_id": "NO-SUCH-LOAN", "entry_id": None}, "charges_without_loan"),
         ("charges", {"loan_id": None, "entry_id": 999_999}, "charges_without_entry"),
-        ("interest_accruals", {"loan_id": "NO-SUCH-LOAN", "entry_id": None}, "accruals_without_loan"),
+        (
+            "interest_accruals",
+            {"loan_id": "NO-SUCH-LOAN", "entry_id": None},
+            "accruals_without_loan",
+        ),
         ("interest_accruals", {"loan_id": None, "entry_id": 999_999}, "accruals_without_entry"),
     ],
 )

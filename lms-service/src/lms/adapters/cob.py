@@ -893,11 +893,7 @@ class CobRepository:
         }
         out = {}
         for name, (table, column, target) in checks.items():
-            stmt = (
-                select(func.count())
-                .select_from(table)
-                .where(~exists().where(target == column))
-            )
+            stmt = select(func.count()).select_from(table).where(~exists().where(target == column))
             out[name] = int(await self.session.scalar(stmt) or 0)
         return out
 

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lms.adapters.cob import LoanRange
 from lms.adapters.orm import (
     CaseActionRow,
     CollectionCaseRow,
@@ -70,16 +71,22 @@ class CollectionsRepository:
         self.session = session
 
     # -- the close-of-business step ------------------------------------------------------
+    # Each statement covers the loans of one close-of-business chunk (a loan-id range).
 
-    async def delinquent_without_case(self) -> list[tuple[str, str]]:
-        """(loan id, bucket) of active loans past due that have no open case."""
+    async def delinquent_without_case(self, loans: LoanRange) -> list[tuple[str, str]]:
+        """(loan id, bucket) of the range's active loans past due that have no open case."""
         has_case = exists().where(
             CollectionCaseRow.loan_id == LoanRow.id,
             CollectionCaseRow.status == CaseStatus.OPEN.value,
         )
         stmt = (
             select(LoanRow.id, LoanRow.delinquency_bucket)
-            .where(LoanRow.status == ACTIVE, LoanRow.days_past_due > 0, ~has_case)
+            .where(
+                LoanRow.status == ACTIVE,
+                LoanRow.days_past_due > 0,
+                loans.condition(LoanRow.id),
+                ~has_case,
+            )
             .order_by(LoanRow.id)
         )
         return [(str(a), str(b)) for a, b in (await self.session.execute(stmt)).all()]
@@ -89,8 +96,8 @@ class CollectionsRepository:
         if rows:
             await self.session.execute(insert(_CASES), rows)
 
-    async def close_cases(self, on: date) -> int:
-        """Close open cases whose loan is no longer active, or current again."""
+    async def close_cases(self, loans: LoanRange, on: date) -> int:
+        """Close the range's open cases whose loan is no longer active, or current again."""
         closed = 0
         for reason, condition in (
             (CloseReason.LOAN_INACTIVE, _LOANS.c.status != ACTIVE),
@@ -100,6 +107,7 @@ class CollectionsRepository:
                 update(_CASES)
                 .where(
                     _CASES.c.status == CaseStatus.OPEN.value,
+                    loans.condition(_CASES.c.loan_id),
                     exists().where(_LOANS.c.id == _CASES.c.loan_id, condition),
                 )
                 .values(
@@ -112,12 +120,14 @@ class CollectionsRepository:
             closed += int(getattr(result, "rowcount", 0) or 0)
         return closed
 
-    async def cancel_tasks_of_closed_cases(self, now: datetime) -> int:
-        """Open tasks of closed cases are cancelled (nobody needs to chase a cured loan)."""
+    async def cancel_tasks_of_closed_cases(self, loans: LoanRange, now: datetime) -> int:
+        """Open tasks of the range's closed cases are cancelled (nobody needs to chase a
+        cured loan)."""
         result = await self.session.execute(
             update(_TASKS)
             .where(
                 _TASKS.c.status == TaskStatus.OPEN.value,
+                loans.condition(_TASKS.c.loan_id),
                 exists().where(
                     _CASES.c.id == _TASKS.c.case_id, _CASES.c.status == CaseStatus.CLOSED.value
                 ),
@@ -126,15 +136,19 @@ class CollectionsRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def dunning_inputs(self) -> list[DunningInput]:
-        """Open cases with their loan's bucket and the date of its last bucket change."""
+    async def dunning_inputs(self, loans: LoanRange) -> list[DunningInput]:
+        """The range's open cases with their loan's bucket and the date of its last bucket
+        change."""
         last = (
             select(
                 DelinquencyHistoryRow.loan_id.label("loan_id"),
                 func.max(DelinquencyHistoryRow.id).label("id"),
             )
             .join(CollectionCaseRow, CollectionCaseRow.loan_id == DelinquencyHistoryRow.loan_id)
-            .where(CollectionCaseRow.status == CaseStatus.OPEN.value)
+            .where(
+                CollectionCaseRow.status == CaseStatus.OPEN.value,
+                loans.condition(DelinquencyHistoryRow.loan_id),
+            )
             .group_by(DelinquencyHistoryRow.loan_id)
             .subquery()
         )
@@ -150,7 +164,10 @@ class CollectionsRepository:
             .join(LoanRow, LoanRow.id == CollectionCaseRow.loan_id)
             .outerjoin(last, last.c.loan_id == LoanRow.id)
             .outerjoin(DelinquencyHistoryRow, DelinquencyHistoryRow.id == last.c.id)
-            .where(CollectionCaseRow.status == CaseStatus.OPEN.value)
+            .where(
+                CollectionCaseRow.status == CaseStatus.OPEN.value,
+                loans.condition(CollectionCaseRow.loan_id),
+            )
             .order_by(LoanRow.id)
         )
         out = []
@@ -161,14 +178,19 @@ class CollectionsRepository:
             out.append(DunningInput(case_id, loan_id, product, bucket, entered))
         return out
 
-    async def task_keys_of_open_cases(self) -> set[tuple[str, str, date]]:
-        """(loan, rule, due date) of every task already scheduled for an open case's loan."""
-        stmt = select(ContactTaskRow.loan_id, ContactTaskRow.rule_key, ContactTaskRow.due_on).join(
-            CollectionCaseRow,
-            and_(
-                CollectionCaseRow.loan_id == ContactTaskRow.loan_id,
-                CollectionCaseRow.status == CaseStatus.OPEN.value,
-            ),
+    async def task_keys_of_open_cases(self, loans: LoanRange) -> set[tuple[str, str, date]]:
+        """(loan, rule, due date) of every task already scheduled for an open case's loan in
+        the range."""
+        stmt = (
+            select(ContactTaskRow.loan_id, ContactTaskRow.rule_key, ContactTaskRow.due_on)
+            .join(
+                CollectionCaseRow,
+                and_(
+                    CollectionCaseRow.loan_id == ContactTaskRow.loan_id,
+                    CollectionCaseRow.status == CaseStatus.OPEN.value,
+                ),
+            )
+            .where(loans.condition(ContactTaskRow.loan_id))
         )
         return {(str(a), str(b), c) for a, b, c in (await self.session.execute(stmt)).all()}
 
@@ -177,13 +199,14 @@ class CollectionsRepository:
         if rows:
             await self.session.execute(insert(_TASKS), rows)
 
-    async def promises_due(self, on: date) -> list[PromiseToPayRow]:
-        """Open promises whose date is on or before `on`."""
+    async def promises_due(self, loans: LoanRange, on: date) -> list[PromiseToPayRow]:
+        """Open promises on the range's loans whose date is on or before `on`."""
         stmt = (
             select(PromiseToPayRow)
             .where(
                 PromiseToPayRow.status == PromiseStatus.OPEN.value,
                 PromiseToPayRow.promised_on <= on,
+                loans.condition(PromiseToPayRow.loan_id),
             )
             .order_by(PromiseToPayRow.id)
         )

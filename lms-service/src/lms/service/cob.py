@@ -15,7 +15,9 @@ done, and running a chunk twice is impossible. Steps, per chunk and in order:
    like any other charge, with one balanced entry per loan for the day's charges
    (penalties_receivable / penalty_income, reference ``COB:<date>:penalties``);
 4. days past due and delinquency bucket stored on the loan, a history row and a
-   ``LoanDelinquencyChanged`` event (through the outbox) for each bucket change.
+   ``LoanDelinquencyChanged`` event (through the outbox) for each bucket change;
+5. collections for the chunk's loans (lms.service.collections.run_collections_step):
+   cases opened and closed, dunning tasks scheduled, promises kept or broken.
 
 Concurrency with real-time payments (and every other change to a loan): each use case
 that changes a loan locks its row first (``LoanRepository.get(lock=True)``), and the
@@ -92,7 +94,7 @@ _PENALTY_ACCOUNTS = (
     CHARGE_ACCOUNTS["penalties"][0].value,  # receivable, debited
     CHARGE_ACCOUNTS["penalties"][1].value,  # income, credited
 )
-STEPS = ("accrual", "due_overdue", "penalties", "delinquency")
+STEPS = ("accrual", "due_overdue", "penalties", "delinquency", "collections")
 DEFAULT_CHUNK_SIZE = 5000
 RUNNING = "running"
 COMPLETED = "completed"
@@ -357,9 +359,6 @@ async def _finish_run(
                 timings[step] = round(timings.get(step, 0.0) + float(seconds), 6)
         run.timings = timings
         if len(done) == len(chunks):
-            # Collections (cases, dunning tasks, promises) once the date's delinquency is
-            # stored on every loan, in the transaction that completes the run.
-            await run_collections_step(uow.session, business_date, now)
             run.status = COMPLETED
             run.steps_done = list(STEPS)
             run.finished_at = now
@@ -414,6 +413,12 @@ async def run_chunk(
         oldest, owed = _owed_by_loan(overdue)
     await _delinquency(repo, loans, oldest, owed, business_date, now)
     timings["delinquency"] = clock() - mark
+
+    # Collections (cases, dunning tasks, promises) of the chunk's loans, their delinquency
+    # now stored.
+    mark = clock()
+    await run_collections_step(session, business_date, now, loans)
+    timings["collections"] = clock() - mark
 
     await repo.finish_chunk(
         business_date, chunk_no, count, {k: round(v, 6) for k, v in timings.items()}, now

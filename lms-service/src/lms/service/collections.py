@@ -1,7 +1,8 @@
 """Collections: the close-of-business step, the prioritised queue and agents' case work.
 
-The step (`run_collections_step`) runs in the caller's transaction once per business date,
-after delinquency is stored on the loans:
+The step (`run_collections_step`) runs in each close-of-business chunk's transaction, for
+the chunk's loan-id range, after the chunk's delinquency is stored on its loans (every part
+concerns one loan and its case, so chunks of the same date never share a row):
 
 1. close open cases whose loan is current again (``cured``) or no longer active
    (``loan_inactive``), and cancel their open contact tasks;
@@ -26,6 +27,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lms.adapters.cob import LoanRange
 from lms.adapters.collections import CollectionsRepository
 from lms.adapters.orm import (
     CaseActionRow,
@@ -75,12 +77,13 @@ class StepOutcome:
 
 
 async def run_collections_step(
-    session: AsyncSession, business_date: date, now: datetime
+    session: AsyncSession, business_date: date, now: datetime, loans: LoanRange
 ) -> StepOutcome:
-    """The collections step of close of business for `business_date` (see the module)."""
+    """The collections step of close of business for `business_date` on the loans of one
+    range (see the module)."""
     repo = CollectionsRepository(session)
-    closed = await repo.close_cases(business_date)
-    cancelled = await repo.cancel_tasks_of_closed_cases(now)
+    closed = await repo.close_cases(loans, business_date)
+    cancelled = await repo.cancel_tasks_of_closed_cases(loans, now)
 
     new_cases = [
         {
@@ -96,13 +99,13 @@ async def run_collections_step(
             "assigned_at": None,
             "created_at": now,
         }
-        for loan_id, bucket in await repo.delinquent_without_case()
+        for loan_id, bucket in await repo.delinquent_without_case(loans)
     ]
     await repo.insert_cases(new_cases)
 
-    existing = await repo.task_keys_of_open_cases()
+    existing = await repo.task_keys_of_open_cases(loans)
     tasks = []
-    for case in await repo.dunning_inputs():
+    for case in await repo.dunning_inputs(loans):
         if case.entered_on is None:
             continue
         rules = rules_for(case.product_code).dunning
@@ -127,7 +130,7 @@ async def run_collections_step(
             )
     await repo.insert_tasks(tasks)
 
-    due = await repo.promises_due(business_date)
+    due = await repo.promises_due(loans, business_date)
     payments = (
         await repo.posted_payments(
             sorted({p.loan_id for p in due}),
