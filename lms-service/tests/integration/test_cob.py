@@ -1000,6 +1000,16 @@ async def test_accrual_follows_the_rule_for_every_rounding_mode_and_currency(
             d += timedelta(days=1)
         start = due
     assert rows == expected
+    # PostgreSQL keeps the period on the loan for the next day's accrual (migration 0012):
+    # after `last`, the installment in progress then, and the due date before it.
+    async with factory() as uow:
+        loan = await uow.session.get(LoanRow, "LN-R")
+        assert loan is not None
+        stored = (loan.accrual_version, loan.accrual_start, loan.accrual_due, loan.accrual_interest)
+    k = next(k for k, (due, _) in enumerate(schedule) if due >= last)
+    in_progress = (1, schedule[k - 1][0] if k else DISBURSED, *schedule[k])
+    postgresql = factory.engine.dialect.name == "postgresql"
+    assert stored == (in_progress if postgresql else (None, None, None, None))
     first_due, first_interest = schedule[0]
     assert sum((a for d, a in rows.items() if d <= first_due), D(0)) == first_interest
     # Stored at the currency's minor unit exactly (e.g. 3.23, not 3.2300000).

@@ -343,42 +343,68 @@ class CobRepository:
         """PostgreSQL: the day's accrual of every active loan of the range, computed and
         written as detail rows (each with its currency's entry id) in one INSERT ... SELECT
         on exact numerics (lms_round_div, the domain's cumulative rule); returns the total
-        per currency, from the rows written."""
+        per currency, from the rows written.
+
+        The period a loan accrues in comes from the loan row (``accrual_version``,
+        ``accrual_start``, ``accrual_due``, ``accrual_interest``) while that is the loan's
+        schedule version and `on` falls in it; a schedule version's installments never
+        change their dates or interest, so such a period is the one the schedule gives.
+        Otherwise the installment in progress and the one before it are found through the
+        (loan_id, schedule_version, number) index, and the same statement stores the
+        period on the loan for the next days."""
         if not entry_ids:
             return {}
         where, params = self._range_sql(loans, "l.id")
-        # The installment in progress and the one before it are found through the
-        # (loan_id, schedule_version, number) index; amounts go to integer minor units.
-        # Schedule amounts are at the currency's minor unit; anything else gives a NULL
-        # amount, which the NOT NULL column refuses (the whole chunk rolls back).
+        # `hit` is a condition on the loan row alone: inside the lateral lookup PostgreSQL
+        # evaluates it once per loan before touching the index (a one-time filter).
+        # Amounts go to integer minor units. Schedule amounts are at the currency's minor
+        # unit; anything else gives a NULL amount, which the NOT NULL column refuses (the
+        # whole chunk rolls back).
         statement = text(
             # Only fixed SQL is interpolated (the range uses bind parameters).
-            "WITH written AS ("  # noqa: S608
-            " INSERT INTO interest_accruals (loan_id, business_date, currency, amount, entry_id)"
-            " SELECT loan_id, CAST(:on AS date), currency, CASE WHEN exact"
-            "  THEN round((a1 - a0)::numeric / power(10::numeric, units), units) END, entry_id"
-            " FROM ("
-            " SELECT l.id AS loan_id, l.currency, c.units, e.id AS entry_id,"
-            "  x.m = trunc(x.m) AS exact,"
-            "  lms_round_div(x.m::bigint * x.e, x.n, l.rounding_mode) AS a1,"
-            "  lms_round_div(x.m::bigint * (x.e - 1), x.n, l.rounding_mode) AS a0"
+            "WITH period AS MATERIALIZED ("  # noqa: S608
+            " SELECT l.id AS loan_id, l.currency, l.rounding_mode, c.units, e.id AS entry_id,"
+            "  k.hit,"
+            "  CASE WHEN k.hit THEN l.accrual_start"
+            "   ELSE COALESCE(p.due_date, l.disbursement_date) END AS start,"
+            "  CASE WHEN k.hit THEN l.accrual_due ELSE i.due_date END AS due,"
+            "  CASE WHEN k.hit THEN l.accrual_interest ELSE i.interest END AS interest"
             " FROM loans AS l"
-            " CROSS JOIN LATERAL (SELECT i.number, i.due_date, i.interest"
-            "  FROM installments AS i WHERE i.loan_id = l.id"
+            " CROSS JOIN LATERAL (SELECT COALESCE(l.accrual_version = l.schedule_version"
+            "  AND l.accrual_start < CAST(:on AS date)"
+            "  AND l.accrual_due >= CAST(:on AS date), FALSE) AS hit) AS k"
+            " LEFT JOIN LATERAL (SELECT i.number, i.due_date, i.interest"
+            "  FROM installments AS i WHERE NOT k.hit AND i.loan_id = l.id"
             "  AND i.schedule_version = l.schedule_version"
-            "  AND i.due_date >= CAST(:on AS date) ORDER BY i.number LIMIT 1) AS i"
+            "  AND i.due_date >= CAST(:on AS date) ORDER BY i.number LIMIT 1) AS i ON TRUE"
             " LEFT JOIN LATERAL (SELECT p.due_date FROM installments AS p"
-            "  WHERE p.loan_id = l.id AND p.schedule_version = l.schedule_version"
+            "  WHERE i.number IS NOT NULL AND p.loan_id = l.id"
+            "  AND p.schedule_version = l.schedule_version"
             "  AND p.number = i.number - 1 LIMIT 1) AS p ON TRUE"
             " JOIN unnest(CAST(:codes AS varchar[]), CAST(:units AS integer[]))"
             "  AS c(code, units) ON c.code = l.currency"
             " JOIN unnest(CAST(:currencies AS varchar[]), CAST(:ids AS bigint[]))"
             "  AS e(currency, id) ON e.currency = l.currency"
-            " CROSS JOIN LATERAL (SELECT i.interest * power(10::numeric, c.units) AS m,"
-            "  CAST(:on AS date) - COALESCE(p.due_date, l.disbursement_date) AS e,"
-            "  i.due_date - COALESCE(p.due_date, l.disbursement_date) AS n) AS x"
-            f" WHERE l.status = 'active' AND {where} AND x.e > 0"
-            " ) AS t WHERE a1 <> a0 OR NOT exact"
+            f" WHERE l.status = 'active' AND {where}"
+            "), kept AS ("
+            " UPDATE loans AS l SET accrual_version = l.schedule_version,"
+            "  accrual_start = t.start, accrual_due = t.due, accrual_interest = t.interest"
+            " FROM period AS t WHERE l.id = t.loan_id AND NOT t.hit AND t.due IS NOT NULL"
+            "  AND t.start < CAST(:on AS date)"
+            "), written AS ("
+            " INSERT INTO interest_accruals (loan_id, business_date, currency, amount, entry_id)"
+            " SELECT loan_id, CAST(:on AS date), currency, CASE WHEN exact"
+            "  THEN round((a1 - a0)::numeric / power(10::numeric, units), units) END, entry_id"
+            " FROM ("
+            " SELECT t.loan_id, t.currency, t.units, t.entry_id,"
+            "  x.m = trunc(x.m) AS exact,"
+            "  lms_round_div(x.m::bigint * x.e, x.n, t.rounding_mode) AS a1,"
+            "  lms_round_div(x.m::bigint * (x.e - 1), x.n, t.rounding_mode) AS a0"
+            " FROM period AS t"
+            " CROSS JOIN LATERAL (SELECT t.interest * power(10::numeric, t.units) AS m,"
+            "  CAST(:on AS date) - t.start AS e, t.due - t.start AS n) AS x"
+            " WHERE t.due IS NOT NULL AND x.e > 0"
+            " ) AS a WHERE a1 <> a0 OR NOT exact"
             " RETURNING currency, amount"
             ") SELECT currency, sum(amount) FROM written GROUP BY currency"
         )

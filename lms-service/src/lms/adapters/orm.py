@@ -96,6 +96,14 @@ class LoanRow(Base):
     delinquency_bucket: Mapped[str] = mapped_column(
         String(20), default="current", server_default="current"
     )
+    # The installment period the loan last accrued in, kept by close of business on
+    # PostgreSQL (migration 0012): schedule version, first day (exclusive), due date and
+    # scheduled interest. Used only while the version is the loan's and the business date
+    # falls in the period; NULL until the first accrual.
+    accrual_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    accrual_start: Mapped[date | None] = mapped_column(Date, nullable=True)
+    accrual_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    accrual_interest: Mapped[Decimal | None] = mapped_column(ExactDecimal(), nullable=True)
 
     fees: Mapped[list[LoanFeeRow]] = relationship(
         back_populates="loan", order_by="LoanFeeRow.id", cascade="all, delete-orphan"
