@@ -876,9 +876,8 @@ class CobRepository:
         )
 
     async def insert_history(self, rows: list[dict[str, Any]]) -> None:
-        """Delinquency bucket changes."""
-        if rows:
-            await self.session.execute(insert(_HISTORY), rows)
+        """Delinquency bucket changes (COPY on PostgreSQL)."""
+        await bulk_insert(self.session, _HISTORY, rows)
 
     async def finish_chunk(
         self,

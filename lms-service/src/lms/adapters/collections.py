@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lms.adapters.cob import LoanRange
@@ -27,6 +27,7 @@ from lms.adapters.orm import (
     PaymentRow,
     PromiseToPayRow,
 )
+from lms.adapters.repository import bulk_insert
 from lms.domain.collections import CaseStatus, CloseReason, PromiseStatus, TaskStatus
 
 _CASES = cast(Table, CollectionCaseRow.__table__)
@@ -75,9 +76,11 @@ class CollectionsRepository:
 
     async def delinquent_without_case(self, loans: LoanRange) -> list[tuple[str, str]]:
         """(loan id, bucket) of the range's active loans past due that have no open case."""
+        # The range is stated on the cases too, so only the chunk's cases are read.
         has_case = exists().where(
             CollectionCaseRow.loan_id == LoanRow.id,
             CollectionCaseRow.status == CaseStatus.OPEN.value,
+            loans.condition(CollectionCaseRow.loan_id),
         )
         stmt = (
             select(LoanRow.id, LoanRow.delinquency_bucket)
@@ -92,9 +95,8 @@ class CollectionsRepository:
         return [(str(a), str(b)) for a, b in (await self.session.execute(stmt)).all()]
 
     async def insert_cases(self, rows: list[dict[str, Any]]) -> None:
-        """New open cases."""
-        if rows:
-            await self.session.execute(insert(_CASES), rows)
+        """New open cases (COPY on PostgreSQL)."""
+        await bulk_insert(self.session, _CASES, rows)
 
     async def close_cases(self, loans: LoanRange, on: date) -> int:
         """Close the range's open cases whose loan is no longer active, or current again."""
@@ -195,9 +197,8 @@ class CollectionsRepository:
         return {(str(a), str(b), c) for a, b, c in (await self.session.execute(stmt)).all()}
 
     async def insert_tasks(self, rows: list[dict[str, Any]]) -> None:
-        """New contact tasks."""
-        if rows:
-            await self.session.execute(insert(_TASKS), rows)
+        """New contact tasks (COPY on PostgreSQL)."""
+        await bulk_insert(self.session, _TASKS, rows)
 
     async def promises_due(self, loans: LoanRange, on: date) -> list[PromiseToPayRow]:
         """Open promises on the range's loans whose date is on or before `on`."""
