@@ -738,13 +738,19 @@ class CobRepository:
             owed[loan_id] = Decimal(amount)
         return oldest, owed
 
-    async def delinquency_states(
-        self, loans: LoanRange, loan_ids: Sequence[str]
-    ) -> list[LoanDelinquencyState]:
-        """Loans of the range that are stored as delinquent, or are among `loan_ids`."""
-        conditions = [LoanRow.days_past_due > 0, LoanRow.delinquency_bucket != "current"]
-        if loan_ids:
-            conditions.append(LoanRow.id.in_(list(loan_ids)))
+    async def delinquency_states(self, loans: LoanRange) -> list[LoanDelinquencyState]:
+        """Loans of the range that are stored as delinquent or have an overdue installment:
+        every loan whose delinquency can differ from what is stored (a few more at most,
+        whose state then comes out unchanged). The overdue ones are read once, from the
+        partial index ix_installments_overdue."""
+        overdue = select(_INSTALLMENTS.c.loan_id).where(
+            _INSTALLMENTS.c.status == OVERDUE, loans.condition(_INSTALLMENTS.c.loan_id)
+        )
+        conditions = [
+            LoanRow.days_past_due > 0,
+            LoanRow.delinquency_bucket != "current",
+            LoanRow.id.in_(overdue),
+        ]
         stmt = select(
             LoanRow.id,
             LoanRow.status,

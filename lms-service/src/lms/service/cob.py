@@ -606,7 +606,7 @@ async def _delinquency(
     updates: list[tuple[str, int, str]] = []
     history: list[dict[str, Any]] = []
     events: list[tuple[EventModel, str]] = []
-    for state in await repo.delinquency_states(loans, sorted(oldest)):
+    for state in await repo.delinquency_states(loans):
         rules = rules_for(state.product_code)
         since = oldest.get(state.loan_id) if state.status == "active" else None
         now_state = delinquency_on(since, on, rules.buckets, rules.non_performing_days)
