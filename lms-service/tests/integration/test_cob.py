@@ -455,71 +455,56 @@ async def test_payoff_trues_up_the_receivable(client, token, clock, app, portfol
 # -- interruption, resume, and catch-up against daily runs -----------------------------
 
 
-async def _ledger_snapshot(factory: UnitOfWorkFactory):
+async def _rows(factory: UnitOfWorkFactory, *columns) -> list:
+    """Every row of the selected columns, sorted (comparable between two databases)."""
     async with factory() as uow:
-        postings = (
-            await uow.session.execute(
-                select(PostingRow.account, PostingRow.side, PostingRow.amount)
-            )
-        ).all()
-        accrual_rows = (
-            await uow.session.execute(
-                select(
-                    InterestAccrualRow.loan_id,
-                    InterestAccrualRow.business_date,
-                    InterestAccrualRow.amount,
-                )
-            )
-        ).all()
-        charges = (
-            await uow.session.execute(
-                select(
-                    ChargeRow.loan_id,
-                    ChargeRow.installment_number,
-                    ChargeRow.charge_date,
-                    ChargeRow.reason,
-                    ChargeRow.amount,
-                )
-            )
-        ).all()
-        loans = (
-            await uow.session.execute(
-                select(LoanRow.id, LoanRow.days_past_due, LoanRow.delinquency_bucket)
-            )
-        ).all()
+        return sorted((await uow.session.execute(select(*columns))).all())
+
+
+async def _ledger_snapshot(factory: UnitOfWorkFactory):
     accounts: dict[tuple[str, str], Decimal] = {}
-    for account, side, amount in postings:
+    for account, side, amount in await _rows(
+        factory, PostingRow.account, PostingRow.side, PostingRow.amount
+    ):
         accounts[(account, side)] = accounts.get((account, side), D(0)) + amount
-    return accounts, sorted(accrual_rows), sorted(charges), sorted(loans)
+    accrual_rows = await _rows(
+        factory,
+        InterestAccrualRow.loan_id,
+        InterestAccrualRow.business_date,
+        InterestAccrualRow.amount,
+    )
+    charges = await _rows(
+        factory,
+        ChargeRow.loan_id,
+        ChargeRow.installment_number,
+        ChargeRow.charge_date,
+        ChargeRow.reason,
+        ChargeRow.amount,
+    )
+    loans = await _rows(factory, LoanRow.id, LoanRow.days_past_due, LoanRow.delinquency_bucket)
+    return accounts, accrual_rows, charges, loans
 
 
 async def _collections_snapshot(factory: UnitOfWorkFactory) -> tuple[list, list]:
     """Cases and contact tasks as comparable rows (ids left out: they are random)."""
-    async with factory() as uow:
-        cases = (
-            await uow.session.execute(
-                select(
-                    CollectionCaseRow.loan_id,
-                    CollectionCaseRow.status,
-                    CollectionCaseRow.opened_on,
-                    CollectionCaseRow.opened_bucket,
-                    CollectionCaseRow.closed_on,
-                    CollectionCaseRow.close_reason,
-                )
-            )
-        ).all()
-        tasks = (
-            await uow.session.execute(
-                select(
-                    ContactTaskRow.loan_id,
-                    ContactTaskRow.kind,
-                    ContactTaskRow.rule_key,
-                    ContactTaskRow.due_on,
-                    ContactTaskRow.status,
-                )
-            )
-        ).all()
-    return sorted(cases), sorted(tasks)
+    cases = await _rows(
+        factory,
+        CollectionCaseRow.loan_id,
+        CollectionCaseRow.status,
+        CollectionCaseRow.opened_on,
+        CollectionCaseRow.opened_bucket,
+        CollectionCaseRow.closed_on,
+        CollectionCaseRow.close_reason,
+    )
+    tasks = await _rows(
+        factory,
+        ContactTaskRow.loan_id,
+        ContactTaskRow.kind,
+        ContactTaskRow.rule_key,
+        ContactTaskRow.due_on,
+        ContactTaskRow.status,
+    )
+    return cases, tasks
 
 
 class Boom(RuntimeError):
