@@ -1,4 +1,5 @@
-"""Wiring: settings, database, outbox relay, the loan-disbursed consumer and the API."""
+"""Wiring: settings, database, outbox relay, the loan-disbursed consumer, the close-of-business
+scheduler and the API."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from lms.api.writeoff import loans_router as writeoff_loans_router
 from lms.api.writeoff import requests_router
 from lms.metrics import refresh_portfolio_gauges
 from lms.settings import LmsSettings
+from lms.workers.cob import CobSchedule, CobScheduler
 from lms.workers.consumers import handle_loan_disbursed, handle_loan_disbursed_batch
-from servicekit.app import ConsumerSpec, build_runtime, create_app
+from servicekit.app import ConsumerSpec, Runtime, build_runtime, create_app
 from servicekit.clock import Clock, SystemClock
 
 LOAN_DISBURSED_TOPIC = "lending.loan-disbursed.v1"
@@ -38,10 +40,27 @@ def loan_disbursed_consumer(clock: Clock) -> ConsumerSpec:
     )
 
 
+def cob_scheduler(settings: LmsSettings, runtime: Runtime, clock: Clock) -> CobScheduler:
+    """The worker that closes each business date after its cut-off."""
+    return CobScheduler(
+        runtime.uow_factory,
+        clock,
+        CobSchedule(
+            cutoff=settings.cob_cutoff,
+            timezone=settings.cob_timezone,
+            chunk_size=settings.cob_chunk_size,
+            concurrency=settings.cob_concurrency,
+        ),
+        poll_s=settings.cob_schedule_poll_s,
+    )
+
+
 def build_app(settings: LmsSettings, clock: Clock | None = None) -> FastAPI:
     """The LMS app with its workers; tests pass a fixed clock and run_workers=False."""
     clock = clock or SystemClock()
     runtime = build_runtime(settings, consumers=[loan_disbursed_consumer(clock)])
+    if settings.cob_schedule_enabled:
+        runtime.add_worker("cob-scheduler", cob_scheduler(settings, runtime, clock).run)
     return create_app(
         runtime,
         title="Loan management service",

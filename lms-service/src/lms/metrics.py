@@ -32,6 +32,12 @@ COB_LAST_CLOSED = Gauge(
     "End (next midnight UTC) of the last business date close of business completed; 0 if none.",
     registry=REGISTRY,
 )
+COB_SCHEDULER_FAILURES = Counter(
+    "lms_cob_scheduler_failures",
+    "Scheduled close-of-business attempts that failed, by reason (a refusal's code, or error).",
+    ["reason"],
+    registry=REGISTRY,
+)
 LOANS_BY_BUCKET = Gauge(
     "lms_loans_by_bucket",
     "Active loans per product and delinquency bucket (as of the last close of business).",

@@ -5,9 +5,10 @@ Expected figures are worked out by hand in the comments or with Fraction arithme
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +22,7 @@ from lms.domain.cob import (
     accrual_for_day,
     accrued_through,
     accrued_to,
+    business_date_due,
     dates_to_close,
     delinquency_on,
     penalties_for_day,
@@ -165,6 +167,30 @@ def test_custom_buckets_from_the_product_rules():
     for bad in ([["a", 1], ["b"]], [["a", 0], ["b", 5]], [["a", 0], ["b", 0], ["c"]], "x"):
         with pytest.raises(ValueError, match=r"servicing\.toml"):
             parse_rules({"default": {"overpayment": "hold_credit", "buckets": bad}})
+
+
+def test_business_date_due_turns_at_the_cutoff():
+    cutoff = time(0, 30)
+    # Before the cut-off on 7 December, 6 December is still open: the 5th is the latest due.
+    assert business_date_due(datetime(2026, 12, 7, 0, 29, 59), cutoff) == date(2026, 12, 5)
+    assert business_date_due(datetime(2026, 12, 7, 0, 30), cutoff) == date(2026, 12, 6)
+    assert business_date_due(datetime(2026, 12, 7, 23, 59), cutoff) == date(2026, 12, 6)
+    # Across a month and a year end.
+    assert business_date_due(datetime(2027, 1, 1, 1, 0), cutoff) == date(2026, 12, 31)
+    assert business_date_due(datetime(2027, 3, 1, 0, 0), cutoff) == date(2027, 2, 27)
+    # A cut-off late in the day leaves the previous date open most of the day.
+    assert business_date_due(datetime(2026, 12, 7, 17, 0), time(18, 0)) == date(2026, 12, 5)
+
+
+def test_business_date_due_in_the_lenders_time_zone():
+    # 15:45 UTC on 6 December is 00:45 on 7 December in Tokyo (UTC+9): the 6th is due there,
+    # while in New York (UTC-5) it is 10:45 on the 6th, so the 5th.
+    at = datetime(2026, 12, 6, 15, 45, tzinfo=UTC)
+    cutoff = time(0, 30)
+    assert business_date_due(at.astimezone(ZoneInfo("Asia/Tokyo")), cutoff) == date(2026, 12, 6)
+    assert business_date_due(at.astimezone(ZoneInfo("America/New_York")), cutoff) == date(
+        2026, 12, 5
+    )
 
 
 def test_dates_to_close():

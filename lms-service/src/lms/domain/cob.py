@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -209,3 +209,13 @@ def dates_to_close(last_closed: date | None, requested: date) -> list[date]:
         )
     days = (requested - last_closed).days
     return [last_closed + timedelta(days=k) for k in range(1, days + 1)]
+
+
+def business_date_due(local_now: datetime, cutoff: time) -> date:
+    """The latest business date whose close is due at `local_now` (the lender's local time).
+
+    A business date is closed once the next day's cut-off has passed: from `cutoff` on day D
+    the due date is D - 1, before it D - 2 (yesterday's close is not due yet).
+    """
+    today = local_now.date()
+    return today - timedelta(days=1 if local_now.time() >= cutoff else 2)

@@ -1,1 +1,1 @@
-"""Consumers of the LMS."""
+"""Background work of the LMS: the inbox handlers and the close-of-business scheduler."""

@@ -33,7 +33,7 @@ from servicekit.outbox import OutboxRelay, RelayLeaderLock
 from servicekit.settings import ServiceSettings
 from servicekit.textguard import NulGuardMiddleware
 from servicekit.tracing import configure_tracing
-from servicekit.workers import WorkerSupervisor
+from servicekit.workers import WorkerRun, WorkerSupervisor
 
 logger = logging.getLogger("servicekit.app")
 
@@ -61,6 +61,12 @@ class Runtime:
     consumers: dict[str, KafkaInboxConsumer] = field(default_factory=dict)
     supervisor: WorkerSupervisor | None = None
     broker_watch: BrokerLossWatch | None = None
+    workers: dict[str, WorkerRun] = field(default_factory=dict)
+    """The service's own background workers (beside the relay and consumers)."""
+
+    def add_worker(self, name: str, run: WorkerRun) -> None:
+        """Register a service worker, started and supervised with the relay and consumers."""
+        self.workers[name] = run
 
     async def start_workers(self) -> None:
         """Create topics if asked, then start the relay and every consumer."""
@@ -90,6 +96,8 @@ class Runtime:
             supervisor.add("broker-watch", self.broker_watch.run)
         for name, consumer in self.consumers.items():
             supervisor.add(name, consumer.run)
+        for name, run in self.workers.items():
+            supervisor.add(name, run)
         await supervisor.start()
         self.supervisor = supervisor
 
