@@ -88,10 +88,10 @@ async def _seed(service: str, url: str, los_url: str, workdir: Path) -> dict[str
     los_engine = create_engine(los_url)
     try:
         async with UnitOfWorkFactory(los_engine)() as uow:
-            row = await disburse_application(
+            view = await disburse_application(
                 uow, catalog, ids[0], actor="fuzz", clock=FixedClock(START), loan_id="LN-FUZZ"
             )
-            applicant_id = row.applicant_id
+            applicant_id = view.application.applicant_id
         async with los_engine.connect() as conn:
             headers, payload = (
                 await conn.execute(

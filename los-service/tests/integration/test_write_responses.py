@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from tests.integration.helpers import AGENT_SUB, application_body, create_applicant
 
@@ -91,6 +92,53 @@ async def test_referred_then_reviewed_answers_what_a_read_returns(
     await _same_as_read(client, reviewed, agent)
     accepted = await client.post(f"/v1/applications/{app_id}/offer/accept", headers=agent)
     await _same_as_read(client, accepted, agent)
+
+
+class Statements:
+    """The SQL statements the app's engine runs while recording (SQLAlchemy engine events)."""
+
+    def __init__(self, app: Any) -> None:
+        self.engine = app.state.engine.sync_engine
+        self.seen: list[str] = []
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.seen.append(" ".join(statement.split()))
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def reads_of(self, table: str) -> int:
+        """SELECT statements that read the table."""
+        return sum(
+            1 for s in self.seen if s.upper().startswith("SELECT") and f"FROM {table} " in s + " "
+        )
+
+
+async def test_accept_and_disburse_read_the_application_once(
+    app: Any, client: httpx.AsyncClient, auth: Any
+) -> None:
+    # The answer comes from the use case's own transaction: no read of the application (or
+    # of its decision and offer) after the commit.
+    agent = auth("applicant_agent", sub=AGENT_SUB)
+    applicant_id = await create_applicant(client, agent)
+    created = await client.post(
+        "/v1/applications", json=application_body(applicant_id), headers=agent
+    )
+    app_id = created.json()["id"]
+    submitted = await client.post(f"/v1/applications/{app_id}/submit", headers=agent)
+    assert submitted.json()["status"] == "approved"
+    manager = auth("credit_manager", sub="cm-cleo")
+    for path, headers in (("offer/accept", agent), ("disburse", manager)):
+        with Statements(app) as statements:
+            response = await client.post(f"/v1/applications/{app_id}/{path}", headers=headers)
+        assert response.status_code == 200, response.text
+        assert statements.reads_of("applications") == 1, statements.seen
+        assert statements.reads_of("offers") == 0, statements.seen  # joined to the application
+        assert statements.reads_of("decisions") == 0, statements.seen
 
 
 async def test_audit_chain_shortcuts_cannot_fork_a_chain(app: Any) -> None:

@@ -338,8 +338,9 @@ async def post_accept(
 ) -> ApplicationOut:
     """The borrower accepts before expiry (409 offer_expired after; 409
     documents_incomplete while a required document is missing or unverified)."""
-    await accept_offer(uow, catalog, application_id, actor=principal.sub, clock=clock)
-    return application_out(await get_application(uow, application_id, catalog))
+    return application_out(
+        await accept_offer(uow, catalog, application_id, actor=principal.sub, clock=clock)
+    )
 
 
 @router.post("/{application_id}/withdraw", summary="Withdraw", responses=_NOT_FOUND | _CONFLICT)
@@ -453,5 +454,6 @@ async def post_disburse(
     application_id: str, principal: Disburser, uow: UowDep, clock: ClockDep, catalog: CatalogDep
 ) -> ApplicationOut:
     """Pay out an accepted offer; LoanDisbursed leaves through the outbox."""
-    await disburse_application(uow, catalog, application_id, actor=principal.sub, clock=clock)
-    return application_out(await get_application(uow, application_id, catalog))
+    return application_out(
+        await disburse_application(uow, catalog, application_id, actor=principal.sub, clock=clock)
+    )

@@ -664,13 +664,12 @@ async def _check_documents(
 
 async def accept_offer(
     uow: UnitOfWork, catalog: Catalog, application_id: str, *, actor: str, clock: Clock
-) -> ApplicationRow:
+) -> ApplicationView:
     """The borrower accepts before expiry, once every required document is verified."""
     repo = ApplicationRepository(uow.session)
-    row = await _load(repo, application_id)
+    row, decision, offer_row = await _load_with_decision_and_offer(repo, application_id)
     before = _snapshot(row)
     transition(row.status, ApplicationStatus.ACCEPTED)
-    offer_row = await repo.get_offer(application_id)
     if offer_row is None:  # pragma: no cover - approval always stores an offer
         raise OfferNotFoundError(f"Application {application_id} has no offer.")
     now = clock.now()
@@ -692,8 +691,9 @@ async def accept_offer(
     offer_row.accepted_by = actor
     await flush(uow)
     await _audit(uow.session, row, actor=actor, action="offer_accepted", clock=clock, before=before)
+    view = await _written_view(repo, catalog, row, decision, offer_row)
     await commit(uow)
-    return row
+    return view
 
 
 async def withdraw_application(
@@ -746,14 +746,13 @@ async def disburse_application(
     actor: str,
     clock: Clock,
     loan_id: str | None = None,
-) -> ApplicationRow:
+) -> ApplicationView:
     """Pay out an accepted offer and stage LoanDisbursed in the same transaction."""
     repo = ApplicationRepository(uow.session)
-    row = await _load(repo, application_id)
+    row, decision, offer_row = await _load_with_decision_and_offer(repo, application_id)
     before = _snapshot(row)
     target = transition(row.status, ApplicationStatus.DISBURSED)
     await _check_documents(repo, catalog, row)
-    offer_row = await repo.get_offer(application_id)
     if offer_row is None:  # pragma: no cover - acceptance needs an offer
         raise OfferNotFoundError(f"Application {application_id} has no offer.")
     applicant = await ApplicantRepository(uow.session).get(row.applicant_id)
@@ -768,7 +767,6 @@ async def disburse_application(
             currency=row.currency,
             application_id=row.id,
         )
-    decision = await repo.get_decision(application_id)
     now = clock.now()
     disbursement = Disbursement(
         loan_id=loan_id or str(uuid.uuid4()),
@@ -805,8 +803,9 @@ async def disburse_application(
     await stage_event(
         uow.session, event, source=EVENT_SOURCE, subject=disbursement.loan_id, now=now
     )
+    view = await _written_view(repo, catalog, row, decision, offer_row)
     await commit(uow)
-    return row
+    return view
 
 
 async def list_checks(uow: UnitOfWork, application_id: str) -> Sequence[CheckRow]:
@@ -848,6 +847,35 @@ async def replay_decision(uow: UnitOfWork, catalog: Catalog, application_id: str
         stored_fingerprint=stored.fingerprint,
         replayed_fingerprint=fingerprint(product, inputs, decision),
         reasons=[r.code for r in decision.reasons],
+    )
+
+
+async def _load_with_decision_and_offer(
+    repo: ApplicationRepository, application_id: str
+) -> tuple[ApplicationRow, DecisionRow | None, OfferRow | None]:
+    """The application with its decision and offer, in one query."""
+    found = await repo.get_with_decision_and_offer(application_id)
+    if found is None:
+        raise ApplicationNotFoundError(f"No application with id {application_id}.")
+    return found
+
+
+async def _written_view(
+    repo: ApplicationRepository,
+    catalog: Catalog,
+    row: ApplicationRow,
+    decision: DecisionRow | None,
+    offer: OfferRow | None,
+) -> ApplicationView:
+    """The answer of a use case that changed the application, read in its own transaction
+    (which holds everything it wrote): the reviews are the only rows left to read."""
+    reviews = await repo.list_reviews(row.id)
+    return ApplicationView(
+        application=row,
+        decision=decision,
+        reviews=reviews,
+        offer=offer,
+        pending_stage=pending_stage(catalog, row, reviews),
     )
 
 
