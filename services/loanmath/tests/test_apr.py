@@ -13,6 +13,8 @@ from decimal import Decimal, localcontext
 
 import numpy_financial as npf
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loanmath import (
     InvalidCashFlowsError,
@@ -206,3 +208,103 @@ def test_eu_invalid_inputs(
 ) -> None:
     with pytest.raises(InvalidCashFlowsError, match=message):
         eu_aprc(amount, flows, date(2024, 1, 1))
+
+
+def _eu_present_value(rate: Decimal, flows: list[tuple[date, Decimal]], start: date) -> Decimal:
+    """The Annex I sum written out directly: each payment discounted by (1 + X)^-(days/365)."""
+    with localcontext() as ctx:
+        ctx.prec = 50
+        log_growth = (1 + rate).ln()
+        return sum((c * (-(D((d - start).days) / 365) * log_growth).exp() for d, c in flows), D(0))
+
+
+def _reg_z_present_value(rate: Decimal, payments: list[Decimal], per_year: int) -> Decimal:
+    """Each payment discounted by whole periods at the periodic rate APR / periods."""
+    with localcontext() as ctx:
+        ctx.prec = 50
+        step = 1 / (1 + rate / per_year)
+        return sum((p * step**k for k, p in enumerate(payments, start=1)), D(0))
+
+
+HALF_QUANTUM = D("0.0000005")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    principal_cents=st.integers(min_value=10_000, max_value=50_000_000),
+    rate_bp=st.integers(min_value=0, max_value=15_000),
+    term=st.integers(min_value=1, max_value=72),
+    fee_bp=st.integers(min_value=0, max_value=800),
+    start=st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)),
+)
+def test_both_rates_are_the_root_to_half_a_unit_of_the_sixth_place(
+    principal_cents: int, rate_bp: int, term: int, fee_bp: int, start: date
+) -> None:
+    # Whatever the solver does inside, the true root lies within half a unit of the sixth
+    # place of the answer: the present value, written out independently above, is above the
+    # amount half a unit below the answer and below it half a unit above (it falls with
+    # the rate). Rates up to 150 %, fees up to 8 %, terms up to six years.
+    principal = D(principal_cents) / 100
+    day = min(start.day, 28)
+    first_due = date(start.year + start.month // 12, start.month % 12 + 1, day)
+    schedule = build_schedule(
+        ScheduleTerms(
+            principal=principal,
+            currency="EUR",
+            annual_rate=D(rate_bp) / 10_000,
+            term=term,
+            disbursement_date=start,
+            first_due_date=first_due,
+        )
+    )
+    fee = (principal * fee_bp / 10_000).quantize(D("0.01"))
+    amount = principal - fee
+    flows = [(i.due_date, i.total) for i in schedule.installments]
+    aprc = eu_aprc(amount, flows, start)
+    if aprc >= HALF_QUANTUM:
+        assert _eu_present_value(aprc - HALF_QUANTUM, flows, start) >= amount
+    assert _eu_present_value(aprc + HALF_QUANTUM, flows, start) <= amount
+    payments = [i.total for i in schedule.installments]
+    apr = annual_percentage_rate(amount, payments, 12)
+    if apr >= HALF_QUANTUM:
+        assert _reg_z_present_value(apr - HALF_QUANTUM, payments, 12) >= amount
+    assert _reg_z_present_value(apr + HALF_QUANTUM, payments, 12) <= amount
+
+
+def test_a_guess_that_does_not_settle_falls_back_to_the_bracketing_solve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A wrong start (a float estimate far off, say) must not change the answer: the
+    # bracketing solve takes over. Hand-worked: 1,000 repaid with 1,210 after two years.
+    import loanmath._apr as apr_module
+
+    monkeypatch.setattr(apr_module, "_float_guess", lambda flows, target: 1e300)
+    assert eu_aprc(D(1000), [(date(2023, 1, 1), D(1210))], date(2021, 1, 1)) == D("0.100000")
+    monkeypatch.setattr(apr_module, "_float_guess", lambda flows, target: None)
+    assert eu_aprc(D(1000), [(date(2023, 1, 1), D(1210))], date(2021, 1, 1)) == D("0.100000")
+
+
+def test_the_float_estimate_gives_up_where_no_non_negative_rate_exists() -> None:
+    from loanmath._apr import _float_guess
+
+    # 1,000 repaid with 1,100 after a year: 10 %.
+    guess = _float_guess([(1.0, 1100.0)], 1000.0)
+    assert guess is not None
+    assert abs(guess - 0.1) < 1e-12
+    assert _float_guess([(0.0, 1100.0)], 1000.0) is None  # paid at once: no slope
+    assert _float_guess([(1.0, 900.0)], 1000.0) is None  # the root is -10 %
+
+
+def test_the_exact_polish_refuses_to_step_below_zero() -> None:
+    from loanmath._apr import _polish
+
+    def present_value(rate: Decimal) -> tuple[Decimal, Decimal]:
+        # 900 after one period: the present value meets 1,000 at -10 %.
+        return D(900) / (1 + rate), -D(900) / (1 + rate) ** 2
+
+    assert _polish(present_value, D(1000), D("0.05")) is None
+    with localcontext() as ctx:
+        ctx.prec = 60
+        found = _polish(lambda r: (D(1100) / (1 + r), -D(1100) / (1 + r) ** 2), D(1000), D("0.09"))
+    assert found is not None
+    assert abs(found - D("0.1")) < D("1e-20")

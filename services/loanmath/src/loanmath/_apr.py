@@ -35,12 +35,63 @@ def _check_amounts(amount: Decimal, payments: Sequence[Decimal]) -> None:
 _ValueAndSlope = Callable[[Decimal], tuple[Decimal, Decimal]]
 
 
-def _solve(present_value: _ValueAndSlope, target: Decimal) -> Decimal:
+def _float_guess(flows: Sequence[tuple[float, float]], target: float) -> float | None:
+    """A binary-float estimate of the rate >= 0 where sum(a (1 + r)^-t) meets the target.
+
+    Only a starting point for the exact solve: None when Newton in floats does not settle
+    on a non-negative rate (the exact solve then brackets from scratch).
+    """
+    rate = 0.1
+    try:
+        for _ in range(60):
+            growth = 1.0 + rate
+            value = slope = 0.0
+            for t, a in flows:
+                discounted = a * growth**-t
+                value += discounted
+                slope -= t * discounted / growth
+            if slope == 0.0:
+                return None
+            step = (value - target) / slope
+            rate -= step
+            if not rate > -1.0:
+                return None
+            if abs(step) <= 1e-15 * max(1.0, abs(rate)):
+                return rate if rate >= 0.0 else None
+    except (OverflowError, ZeroDivisionError):
+        return None
+    return None
+
+
+def _polish(present_value: _ValueAndSlope, target: Decimal, rate: Decimal) -> Decimal | None:
+    """Newton in Decimal from a close estimate (a float's 16 digits): two or three steps
+    reach the tolerance; None if they do not, or if a step leaves the rates >= 0."""
+    for _ in range(8):
+        value, slope = present_value(rate)
+        if not slope:
+            return None
+        step = (value - target) / slope
+        candidate = rate - step
+        if candidate < 0:
+            return None
+        if abs(step) < _TOLERANCE:
+            return candidate
+        rate = candidate
+    return None
+
+
+def _solve(present_value: _ValueAndSlope, target: Decimal, guess: float | None = None) -> Decimal:
     """Find the rate >= 0 where the falling present value meets the target.
 
-    Safeguarded Newton: the root is first bracketed by doubling, then each Newton step
-    that would leave the bracket is replaced by a bisection, so it always converges.
+    With a close `guess`, Newton from it (the present value is convex and falling, so from
+    16 correct digits each step squares the error). Otherwise, or if that does not settle:
+    safeguarded Newton, the root first bracketed by doubling, then each Newton step that
+    would leave the bracket replaced by a bisection, so it always converges.
     """
+    if guess is not None:
+        polished = _polish(present_value, target, Decimal(repr(guess)))
+        if polished is not None:
+            return polished
     low, high = Decimal(0), Decimal(1)
     for _ in range(_MAX_DOUBLINGS):
         if present_value(high)[0] <= target:
@@ -91,7 +142,8 @@ def annual_percentage_rate(
 
     with localcontext(work_context()):
         _check_amounts(amount, flows)
-        periodic = _solve(present_value, amount)
+        guess = _float_guess([(k, float(p)) for k, p in enumerate(flows, start=1)], float(amount))
+        periodic = _solve(present_value, amount, guess)
         return (periodic * periods_per_year).quantize(_RATE_QUANTUM)
 
 
@@ -108,17 +160,27 @@ def eu_aprc(amount: Decimal, cash_flows: Sequence[tuple[date, Decimal]], start: 
         raise InvalidCashFlowsError(f"payments must not fall before the start date {start}")
 
     def present_value(rate: Decimal) -> tuple[Decimal, Decimal]:
-        """Discount each payment by its ACT/365 time: sum C (1+X)^-t and its slope in X."""
+        """Discount each payment by its ACT/365 time: sum C (1+X)^-t and its slope in X.
+
+        (1+X)^-(d/365) is the daily factor (1+X)^(-1/365) to the whole power d: one
+        logarithm and one exponential per rate, then integer powers of the daily factor
+        from one payment date to the next (payments in date order)."""
         growth = 1 + rate
-        log_growth = growth.ln()
+        daily = (-growth.ln() / 365).exp()
         total, slope = Decimal(0), Decimal(0)
-        for years, value in timed:
-            discounted = value * (-years * log_growth).exp()
+        factor, at = Decimal(1), 0
+        for days, years, value in timed:
+            factor *= daily ** (days - at)
+            at = days
+            discounted = value * factor
             total += discounted
             slope -= years * discounted / growth
         return total, slope
 
     with localcontext(work_context()):
         _check_amounts(principal, [value for _, value in flows])
-        timed = [(Decimal((day - start).days) / 365, value) for day, value in flows]
-        return _solve(present_value, principal).quantize(_RATE_QUANTUM)
+        timed = sorted(
+            ((day - start).days, Decimal((day - start).days) / 365, value) for day, value in flows
+        )
+        guess = _float_guess([(d / 365, float(value)) for d, _, value in timed], float(principal))
+        return _solve(present_value, principal, guess).quantize(_RATE_QUANTUM)
