@@ -109,6 +109,9 @@ class Scenarios:
         self.spec = spec
         self.tokens: dict[str, str] = spec.get("tokens", {})
         self.writes: dict[str, int] = spec.get("writes", {})
+        # Borrowers taken in turn, one per application (or the single `applicant_id`).
+        self.applicants: list[str] = spec.get("applicant_ids") or [spec["applicant_id"]]
+        self._next_applicant = 0
 
     def _h(self, role: str) -> dict[str, str]:
         return {
@@ -118,8 +121,10 @@ class Scenarios:
 
     async def create(self, conn: Connection) -> str:
         """POST /v1/applications; returns the id."""
+        applicant = self.applicants[self._next_applicant % len(self.applicants)]
+        self._next_applicant += 1
         body = {
-            "applicant_id": self.spec["applicant_id"],
+            "applicant_id": applicant,
             "product_code": "PL-STD",
             "requested_amount": "12000.00",
             "currency": "USD",

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,28 @@ def create_applicant(base: str) -> str:
     )
     response.raise_for_status()
     return str(response.json()["id"])
+
+
+def create_applicants(base: str, count: int) -> list[str]:
+    """`count` distinct borrowers: each its own national id and date of birth (so none is
+    flagged as a possible duplicate of another), the same income and employment."""
+    first = uuid.uuid4().int % 10**6
+    headers = {"Authorization": f"Bearer {tokens()['agent']}"}
+    ids = []
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for k in range(count):
+            response = client.post(
+                "/v1/applicants",
+                json={
+                    **APPLICANT,
+                    "national_id": f"AB{(first + k) % 10**6:06d}C",
+                    "date_of_birth": (date(1975, 1, 1) + timedelta(days=k)).isoformat(),
+                },
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+            )
+            response.raise_for_status()
+            ids.append(str(response.json()["id"]))
+    return ids
 
 
 def run_load(spec: dict[str, Any], timeout_s: float = 600) -> dict[str, Any]:
