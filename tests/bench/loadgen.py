@@ -110,7 +110,9 @@ class Scenarios:
         self.tokens: dict[str, str] = spec.get("tokens", {})
         self.writes: dict[str, int] = spec.get("writes", {})
         # Borrowers taken in turn, one per application (or the single `applicant_id`).
-        self.applicants: list[str] = spec.get("applicant_ids") or [spec["applicant_id"]]
+        self.applicants: list[str] = spec.get("applicant_ids") or (
+            [spec["applicant_id"]] if "applicant_id" in spec else []
+        )
         self._next_applicant = 0
 
     def _h(self, role: str) -> dict[str, str]:
