@@ -87,6 +87,7 @@ async def test_approve_offer_accept_disburse(client, auth, app, clock):
         "lending.LoanDisbursed.v1",
     ]
     assert {r["key"] for r in rows[:2]} == {app_id}
+    assert [r["sequence"] for r in rows[:2]] == [1, 2]  # the application's own sequence
     assert {r["topic"] for r in rows[:2]} == {"lending.application-events.v1"}
     row = rows[2]
     assert row["topic"] == "lending.loan-disbursed.v1"

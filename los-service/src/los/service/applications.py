@@ -62,7 +62,7 @@ from los.service.audit import application_stream, record
 from los.service.common import commit, flush
 from servicekit.clock import Clock
 from servicekit.db import UnitOfWork
-from servicekit.outbox import stage_event
+from servicekit.outbox import stage_event, stage_events
 
 EVENT_SOURCE = "/los"
 
@@ -426,23 +426,24 @@ async def submit_application(
             "checks": {r.kind.value: r.status.value for r in (kyc, sanctions, bureau)},
         },
     )
-    await stage_event(
+    submitted_event = ApplicationSubmittedV1(
+        application_id=row.id,
+        party_ref=applicant.party_ref,
+        product_code=row.product_code,
+        product_version=row.product_version,
+        requested_amount=row.requested_amount,
+        currency=row.currency,
+        term=row.term,
+        submitted_at=now,
+    )
+    decided_event = _decided_event(row, applicant, decision_row, source="automated", clock=clock)
+    # Both in one statement pair (one sequence read, one insert), in this order.
+    await stage_events(
         uow.session,
-        ApplicationSubmittedV1(
-            application_id=row.id,
-            party_ref=applicant.party_ref,
-            product_code=row.product_code,
-            product_version=row.product_version,
-            requested_amount=row.requested_amount,
-            currency=row.currency,
-            term=row.term,
-            submitted_at=now,
-        ),
+        [(submitted_event, row.id), (decided_event, row.id)],
         source=EVENT_SOURCE,
-        subject=row.id,
         now=now,
     )
-    await _stage_decided(uow.session, row, applicant, decision_row, source="automated", clock=clock)
     await commit(uow)
     return ApplicationView(row, decision_row, [], offer_row)
 
@@ -485,34 +486,43 @@ async def _stage_decided(
     source: str,
     clock: Clock,
 ) -> None:
-    outcome = {"approved": "approved", "referred": "referred", "declined": "declined"}[row.status]
     await stage_event(
         session,
-        ApplicationDecidedV1(
-            application_id=row.id,
-            party_ref=applicant.party_ref,
-            product_code=row.product_code,
-            outcome=outcome,
-            source=source,
-            score=None if decision is None else decision.score,
-            grade=None if decision is None else decision.grade,
-            rule_set_version="manual" if decision is None else decision.rule_set_version,
-            reasons=[]
-            if decision is None or (row.status == "approved" and source != "automated")
-            else [
-                DecisionReasonV1(code=r["code"], description=r["description"])
-                for r in decision.reasons
-            ],
-            approved_amount=row.approved_amount if row.status == "approved" else None,
-            currency=row.currency,
-            annual_rate=None
-            if decision is None or row.status != "approved"
-            else decision.annual_rate,
-            decided_at=clock.now(),
-        ),
+        _decided_event(row, applicant, decision, source=source, clock=clock),
         source=EVENT_SOURCE,
         subject=row.id,
         now=clock.now(),
+    )
+
+
+def _decided_event(
+    row: ApplicationRow,
+    applicant: ApplicantRow,
+    decision: DecisionRow | None,
+    *,
+    source: str,
+    clock: Clock,
+) -> ApplicationDecidedV1:
+    """The ApplicationDecided event of an application as its decision left it."""
+    outcome = {"approved": "approved", "referred": "referred", "declined": "declined"}[row.status]
+    return ApplicationDecidedV1(
+        application_id=row.id,
+        party_ref=applicant.party_ref,
+        product_code=row.product_code,
+        outcome=outcome,
+        source=source,
+        score=None if decision is None else decision.score,
+        grade=None if decision is None else decision.grade,
+        rule_set_version="manual" if decision is None else decision.rule_set_version,
+        reasons=[]
+        if decision is None or (row.status == "approved" and source != "automated")
+        else [
+            DecisionReasonV1(code=r["code"], description=r["description"]) for r in decision.reasons
+        ],
+        approved_amount=row.approved_amount if row.status == "approved" else None,
+        currency=row.currency,
+        annual_rate=None if decision is None or row.status != "approved" else decision.annual_rate,
+        decided_at=clock.now(),
     )
 
 
