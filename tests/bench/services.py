@@ -56,17 +56,7 @@ def tokens() -> dict[str, str]:
 
 def create_applicant(base: str) -> str:
     """One borrower for the benchmark's applications."""
-    response = httpx.post(
-        f"{base}/v1/applicants",
-        json={**APPLICANT, "national_id": f"AB{uuid.uuid4().int % 10**6:06d}C"},
-        headers={
-            "Authorization": f"Bearer {tokens()['agent']}",
-            "Idempotency-Key": uuid.uuid4().hex,
-        },
-        timeout=10,
-    )
-    response.raise_for_status()
-    return str(response.json()["id"])
+    return create_applicants(base, 1)[0]
 
 
 def create_applicants(base: str, count: int) -> list[str]:

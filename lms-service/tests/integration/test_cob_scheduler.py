@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 
 from lms.adapters.orm import CobRunRow, InterestAccrualRow
 from lms.bootstrap import build_app
-from lms.metrics import COB_SCHEDULER_FAILURES
 from lms.service.cob import close_business
 from lms.settings import LmsSettings
 from lms.workers.cob import REQUESTED_BY, CobSchedule, CobScheduler
 from servicekit.db import UnitOfWorkFactory, create_engine
+from servicekit.metrics import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -140,14 +140,20 @@ async def test_a_failing_poll_is_counted_and_the_next_one_tries_again(tmp_path, 
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/lms.db")
     clock.set(datetime(2024, 5, 3, 1, 0, tzinfo=UTC))
     worker = scheduler(UnitOfWorkFactory(engine), clock, poll_s=0.01)
-    failures = COB_SCHEDULER_FAILURES.labels("error")
-    start = failures._value.get()
+
+    def failures() -> float:
+        return (
+            REGISTRY.get_sample_value("lms_cob_scheduler_failures_total", {"reason": "error"})
+            or 0.0
+        )
+
+    start = failures()
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
 
         async def failed_thrice() -> bool:
-            return bool(failures._value.get() >= start + 3)
+            return failures() >= start + 3
 
         await until(failed_thrice, "three failed polls")
         assert not task.done()

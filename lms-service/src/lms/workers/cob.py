@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from lms.adapters.cob import CobRepository
@@ -61,14 +61,15 @@ class CobScheduler:
         self.zone = ZoneInfo(schedule.timezone)
         self.poll_s = poll_s
 
-    def due_date(self) -> date:
-        """The latest business date whose close is due now."""
-        local_now = self.clock.now().astimezone(self.zone)
+    def due_date(self, local_now: datetime | None = None) -> date:
+        """The latest business date whose close is due now (or at `local_now`)."""
+        local_now = local_now or self.clock.now().astimezone(self.zone)
         return business_date_due(local_now, self.schedule.cutoff)
 
     async def tick(self) -> CobOutcome | None:
         """Close the due date if it is not closed yet; None when there was nothing to do."""
-        due = self.due_date()
+        local_now = self.clock.now().astimezone(self.zone)
+        due = self.due_date(local_now)
         async with self.factory() as uow:
             last = await CobRepository(uow.session).last_closed_date()
         if last is not None and last >= due:
@@ -77,7 +78,7 @@ class CobScheduler:
             self.factory,
             due,
             requested_by=REQUESTED_BY,
-            today=self.clock.now().astimezone(self.zone).date(),
+            today=local_now.date(),
             now=self.clock.now,
             chunk_size=self.schedule.chunk_size,
             concurrency=self.schedule.concurrency,
