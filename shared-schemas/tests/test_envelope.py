@@ -4,9 +4,11 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lending_schemas import envelope
 from lending_schemas.envelope import REQUIRED_HEADERS, CloudEvent, KafkaRecord, from_kafka, to_kafka
 from lending_schemas.errors import ENVELOPE_ERROR_CODES, ContractError, EnvelopeError
 
@@ -138,6 +140,9 @@ def test_missing_required_header(disbursed_event, missing):
         (b"\xff\xfe{}", None, None, "bad_encoding"),
         (b"{not json", None, None, "bad_json"),
         (b'{"a": NaN}', None, None, "bad_json"),
+        (b'{"a": -Infinity}', None, None, "bad_json"),
+        (b'{"a": [1.5, 1e999]}', None, None, "bad_json"),
+        (b'{"a": {"b": -2E+400}}', None, None, "bad_json"),
         (b'{"a": 1, "a": 2}', None, None, "bad_json"),
         (b'{"a": {"b": 1, "c": 2, "b": 1}}', None, None, "bad_json"),
         (b"[1, 2]", None, None, "not_an_object"),
@@ -246,3 +251,22 @@ def test_round_trip_property(event_id, source, subject, sequence, time, tracepar
     record = to_kafka(event)
     assert record.key == subject.encode()
     assert from_kafka(record.value, record.headers) == event
+
+
+def test_a_decoded_body_is_not_encoded_again_but_a_built_one_is(disbursed_event, monkeypatch):
+    """from_kafka's body is JSON by construction (the cases above); an event built in code
+    is still proven serialisable when it is made."""
+    record = to_kafka(disbursed_event)
+    encoded: list[object] = []
+    real_dumps = envelope.json.dumps
+
+    def counting_dumps(value, *args, **kwargs):
+        encoded.append(value)
+        return real_dumps(value, *args, **kwargs)
+
+    monkeypatch.setattr(envelope.json, "dumps", counting_dumps)
+    assert from_kafka(record.value, record.headers) == disbursed_event
+    assert encoded == []
+    with pytest.raises(ValidationError, match="JSON-serialisable"):
+        CloudEvent.model_validate(disbursed_event.model_dump() | {"data": {"a": float("inf")}})
+    assert len(encoded) == 1

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from lending_schemas.errors import EnvelopeError
 from lending_schemas.primitives import NonEmptyStr, UtcDatetime, format_rfc3339, parse_rfc3339
@@ -44,6 +52,8 @@ _OPTIONAL_HEADERS: tuple[str, ...] = ("ce_traceparent", "ce_correlationid")
 _SEQUENCE_RE = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
 #: Largest sequence a signed 64-bit consumer (e.g. a Java long) can hold.
 MAX_SEQUENCE = 2**63 - 1
+#: Validation context of a CloudEvent built from a record value `_decode_value` accepted.
+_DECODED: dict[str, bool] = {"decoded_json": True}
 
 
 class CloudEvent(BaseModel):
@@ -82,8 +92,14 @@ class CloudEvent(BaseModel):
 
     @field_validator("data")
     @classmethod
-    def _check_json(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """Fail at construction, not at publish time, if the body cannot become JSON."""
+    def _check_json(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Fail at construction, not at publish time, if the body cannot become JSON.
+
+        A body `from_kafka` has just decoded (strictly: no NaN, no infinities, no duplicate
+        keys) is JSON already and is not encoded again to prove it.
+        """
+        if info.context is _DECODED:
+            return value
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -157,6 +173,13 @@ def _decode_value(value: bytes | None) -> dict[str, Any]:
         """NaN and Infinity are not JSON and would corrupt amounts."""
         raise ValueError(f"{name} is not valid JSON")
 
+    def _finite(text: str) -> float:
+        """A number too large for a float (1e999) would decode to an infinity."""
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(f"{text} is out of range")
+        return number
+
     def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         """Duplicate keys make the body ambiguous between parsers."""
         result = dict(pairs)
@@ -169,7 +192,12 @@ def _decode_value(value: bytes | None) -> dict[str, Any]:
         return result
 
     try:
-        data = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+        data = json.loads(
+            text,
+            parse_constant=_no_constants,
+            parse_float=_finite,
+            object_pairs_hook=_no_duplicates,
+        )
     except ValueError as exc:
         raise EnvelopeError(f"record value is not valid JSON: {exc}", code="bad_json") from exc
     if not isinstance(data, dict):
@@ -222,7 +250,7 @@ def from_kafka(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Clo
         "data": data,
     }
     try:
-        return CloudEvent.model_validate(attributes)
+        return CloudEvent.model_validate(attributes, context=_DECODED)
     except ValidationError as exc:
         raise EnvelopeError(
             f"invalid CloudEvent attributes: {_summarise(exc)}", code="invalid_envelope"

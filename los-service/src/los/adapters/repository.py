@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from los.adapters.orm import (
@@ -38,6 +38,9 @@ class ApplicationFilter:
     unassigned: bool = False
 
 
+_APPLICANT_ID = select(ApplicantRow.id).where(ApplicantRow.id == bindparam("applicant_id"))
+
+
 class ApplicantRepository:
     """Applicants by id and by national id."""
 
@@ -51,6 +54,11 @@ class ApplicantRepository:
     async def get(self, applicant_id: str) -> ApplicantRow | None:
         """The applicant with this id."""
         return await self.session.get(ApplicantRow, applicant_id)
+
+    async def exists(self, applicant_id: str) -> bool:
+        """Whether an applicant has this id (reads the key only, loads no row)."""
+        found = await self.session.scalar(_APPLICANT_ID, {"applicant_id": applicant_id})
+        return found is not None
 
     async def same_birth_date(self, date_of_birth: date) -> Sequence[ApplicantRow]:
         """Applicants born on this date (the fuzzy duplicate check compares their names)."""

@@ -137,7 +137,7 @@ async def create_application(
     uow: UnitOfWork, catalog: Catalog, data: NewApplication, *, actor: str, clock: Clock
 ) -> ApplicationRow:
     """Take in a draft application within the product's limits."""
-    if await ApplicantRepository(uow.session).get(data.applicant_id) is None:
+    if not await ApplicantRepository(uow.session).exists(data.applicant_id):
         raise ApplicantNotFoundError(f"No applicant with id {data.applicant_id}.")
     product = catalog.get(data.product_code)
     product.check_request(data.requested_amount, data.currency, data.term)
@@ -169,8 +169,7 @@ async def create_application(
         updated_at=now,
         refinances_loan_id=data.refinances_loan_id,
     )
-    repo.add(row)
-    await flush(uow)
+    repo.add(row)  # flushed with its first audit record, in one go
     await _audit(
         uow.session,
         row,

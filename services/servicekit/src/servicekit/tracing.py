@@ -13,15 +13,21 @@ The W3C trace context travels three ways:
 
 Spans are recorded by the OpenTelemetry SDK; they are exported over OTLP/HTTP only when an
 endpoint is configured (`<SERVICE>_OTLP_ENDPOINT`, or the standard
-`OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+`OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). Until something
+consumes spans (an exporter, or a processor a test adds) the provider hands out spans that
+carry the same trace and span ids and the same sampling flags but record nothing, so the
+trace context still travels and logs still name it, without the cost of building spans
+nobody reads.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -155,6 +161,110 @@ def current_trace_headers() -> list[tuple[str, str]]:
     return [(k, v.decode("latin-1")) for k, v in carrier]
 
 
+@functools.cache
+def _lean_provider_class() -> type[TracerProvider]:
+    """The SDK provider that records spans only once a span processor is added (built lazily,
+    like the SDK import in `configure_tracing`)."""
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+    class LeanTracerProvider(SdkTracerProvider):
+        """Records spans once a processor consumes them; until then hands out propagating,
+        non-recording spans with the ids and sampling flags the SDK would have given."""
+
+        recording = False
+
+        def add_span_processor(self, span_processor: SpanProcessor) -> None:
+            super().add_span_processor(span_processor)
+            self.recording = True
+
+        def get_tracer(self, *args: Any, **kwargs: Any) -> Tracer:
+            return _LeanTracer(self, super().get_tracer(*args, **kwargs))
+
+    return LeanTracerProvider
+
+
+class _LeanTracer(Tracer):
+    """The SDK tracer while its provider records; a context-only span maker before."""
+
+    def __init__(self, provider: Any, inner: Tracer) -> None:
+        self._provider = provider
+        self._inner = inner
+
+    def start_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: Mapping[str, Any] | None = None,
+        links: Sequence[trace.Link] | None = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> Span:
+        provider = self._provider
+        if provider.recording:
+            return self._inner.start_span(
+                name,
+                context,
+                kind,
+                attributes,
+                links,
+                start_time,
+                record_exception,
+                set_status_on_exception,
+            )
+        parent = trace.get_current_span(context).get_span_context()
+        ids = provider.id_generator
+        if parent.is_valid:
+            trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
+        else:
+            trace_id, random_id = ids.generate_trace_id(), ids.is_trace_id_random()
+        decided = provider.sampler.should_sample(context, trace_id, name, kind, attributes, links)
+        flags = trace.TraceFlags.SAMPLED if decided.decision.is_sampled() else 0
+        if random_id:
+            flags |= trace.TraceFlags.RANDOM_TRACE_ID
+        span_context = SpanContext(
+            trace_id,
+            ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=trace.TraceFlags(flags),
+            trace_state=decided.trace_state,
+        )
+        return trace.NonRecordingSpan(span_context)
+
+    @contextmanager
+    def start_as_current_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: Mapping[str, Any] | None = None,
+        links: Sequence[trace.Link] | None = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[Span]:
+        span = self.start_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
+        with trace.use_span(
+            span,
+            end_on_exit=end_on_exit,
+            record_exception=record_exception,
+            set_status_on_exception=set_status_on_exception,
+        ) as current:
+            yield current
+
+
 def otlp_endpoint(settings: ServiceSettings) -> str | None:
     """Where spans go: the service setting, else the standard OpenTelemetry variables."""
     return (
@@ -177,16 +287,25 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider | None:
     With tracing off the API's no-op tracer is used: incoming trace contexts still pass
     through to events, but no spans are recorded.
     """
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
     if not settings.tracing_enabled:
         return None
-    provider = TracerProvider(
+    provider = build_tracer_provider(settings)
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def build_tracer_provider(settings: ServiceSettings) -> TracerProvider:
+    """The service's provider: sampled by `trace_sample_ratio` (a parent's decision wins),
+    exporting over OTLP when an endpoint is configured, recording nothing until then."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    provider = _lean_provider_class()(
         resource=Resource.create({"service.name": settings.service_name}),
         sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
     )
@@ -197,5 +316,4 @@ def configure_tracing(settings: ServiceSettings) -> TracerProvider | None:
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         logger.info("exporting traces to %s", endpoint)
-    trace.set_tracer_provider(provider)
     return provider

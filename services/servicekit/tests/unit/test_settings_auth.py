@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
 from pydantic import ValidationError
 
-from servicekit.auth import ROLES, Principal, decode_token, issue_token
+from servicekit import auth
+from servicekit.auth import ROLES, Principal, decode_token, issue_token, verify_token
 from servicekit.errors import ProblemError
 from servicekit.settings import DEVELOPMENT_SECRET, ServiceSettings
 
@@ -100,3 +102,45 @@ def test_roles_are_the_documented_set() -> None:
         "auditor",
         "admin",
     }
+
+
+def test_verify_token_checks_a_token_once_and_still_refuses_it_after_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(auth.jwt, "decode", counting_decode)
+    issued = time.time()
+    token = issue_token(SECRET, "cache-user", ["finance"], now=issued, ttl_s=600)
+    first = verify_token(token, SECRET)
+    second = verify_token(token, SECRET)
+    assert first == second == Principal(sub="cache-user", roles=frozenset({"finance"}))
+    assert calls == [token]
+    # The signature is not checked again, but the expiry is: at the token's exp it is refused.
+    monkeypatch.setattr(auth, "_now", lambda: float(int(issued) + 600))
+    with pytest.raises(ProblemError) as info:
+        verify_token(token, SECRET)
+    assert (info.value.status, info.value.code) == (401, "token_expired")
+    assert calls == [token]
+
+
+def test_a_remembered_token_is_not_taken_under_another_secret_or_issuer() -> None:
+    token = issue_token(SECRET, "cache-user-2", ["admin"])
+    assert verify_token(token, SECRET).sub == "cache-user-2"
+    for kwargs in ({"secret": "y" * 40}, {"secret": SECRET, "issuer": "another-issuer"}):
+        with pytest.raises(ProblemError) as info:
+            verify_token(token, **kwargs)
+        assert (info.value.status, info.value.code) == (401, "token_invalid")
+
+
+@pytest.mark.parametrize("token", ["not-a-jwt", issue_token("x" * 40, "a", ["admin"])])
+def test_a_refused_token_is_refused_every_time(token: str) -> None:
+    for _ in range(2):
+        with pytest.raises(ProblemError) as info:
+            verify_token(token, SECRET)
+        assert info.value.code == "token_invalid"

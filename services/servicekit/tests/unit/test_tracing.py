@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
 from servicekit.context import set_traceparent
 from servicekit.settings import ServiceSettings
 from servicekit.testing import memory_span_exporter
 from servicekit.tracing import (
+    build_tracer_provider,
     current_trace_headers,
     current_traceparent,
     extract_context,
@@ -116,3 +123,72 @@ def test_otlp_endpoint_setting_then_standard_variables(monkeypatch: pytest.Monke
     assert otlp_endpoint(ServiceSettings()) == "http://127.0.0.1:9/t"
     explicit = ServiceSettings(otlp_endpoint="http://127.0.0.1:4318/v1/traces")
     assert otlp_endpoint(explicit) == "http://127.0.0.1:4318/v1/traces"
+
+
+class _CountingIds(IdGenerator):
+    """Deterministic ids, so two providers can be compared span for span."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def generate_span_id(self) -> int:
+        self.next += 1
+        return self.next
+
+    def generate_trace_id(self) -> int:
+        self.next += 1
+        return (0xABC << 64) | self.next
+
+
+def _contexts(provider: TracerProvider, parent: Context | None) -> list[SpanContext]:
+    tracer = provider.get_tracer("test")
+    found = []
+    for name in ("first", "second"):
+        with tracer.start_as_current_span(name, context=parent) as span:
+            found.append(span.get_span_context())
+            found.append(trace.get_current_span().get_span_context())
+    return found
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0])
+@pytest.mark.parametrize("remote_flags", [None, 0, 1])
+def test_a_provider_nobody_reads_gives_the_sdks_ids_and_flags_without_recording(
+    ratio: float, remote_flags: int | None
+) -> None:
+    """Against the plain SDK provider with the same sampler and ids: the same trace ids,
+    span ids, flags and trace state, for root spans and children of a remote parent."""
+    settings = ServiceSettings(trace_sample_ratio=ratio, otlp_endpoint=None)
+    lean = build_tracer_provider(settings)
+    sdk = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
+    lean.id_generator, sdk.id_generator = _CountingIds(), _CountingIds()
+    parent = (
+        None
+        if remote_flags is None
+        else set_span_in_context(
+            NonRecordingSpan(
+                SpanContext(TRACE_ID, SPAN_ID, is_remote=True, trace_flags=TraceFlags(remote_flags))
+            )
+        )
+    )
+    ours, theirs = _contexts(lean, parent), _contexts(sdk, parent)
+    assert ours == theirs
+    assert ours[0].trace_id == (TRACE_ID if parent else (0xABC << 64) | 1)
+    sampled = ratio == 1.0 if remote_flags is None else remote_flags == 1
+    assert ours[0].trace_flags.sampled is sampled
+    span = lean.get_tracer("test").start_span("x", context=parent)
+    assert not span.is_recording()
+
+
+def test_spans_record_once_a_processor_is_added_even_on_tracers_taken_before() -> None:
+    provider = build_tracer_provider(ServiceSettings(otlp_endpoint=None))
+    tracer = provider.get_tracer("early")
+    tracer.start_span("unseen").end()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with tracer.start_as_current_span("seen", attributes={"k": "v"}) as span:
+        assert span.is_recording()
+        tracer.start_span("child").end()
+    assert [s.name for s in exporter.get_finished_spans()] == ["child", "seen"]
+    child, seen = exporter.get_finished_spans()
+    assert child.parent is not None and child.parent.span_id == seen.context.span_id
+    assert seen.attributes == {"k": "v"}
