@@ -4,9 +4,9 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from pydantic import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from lending_schemas import envelope
 from lending_schemas.envelope import REQUIRED_HEADERS, CloudEvent, KafkaRecord, from_kafka, to_kafka

@@ -233,8 +233,10 @@ class _LeanTracer(Tracer):
         )
         return trace.NonRecordingSpan(span_context)
 
+    # The API declares its own context-manager type here (OpenTelemetry's private
+    # `_agnosticcontextmanager`); a standard one behaves the same for `with` and decorators.
     @contextmanager
-    def start_as_current_span(
+    def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
         context: Context | None = None,

@@ -190,5 +190,6 @@ def test_spans_record_once_a_processor_is_added_even_on_tracers_taken_before() -
         tracer.start_span("child").end()
     assert [s.name for s in exporter.get_finished_spans()] == ["child", "seen"]
     child, seen = exporter.get_finished_spans()
-    assert child.parent is not None and child.parent.span_id == seen.context.span_id
+    assert child.parent is not None
+    assert child.parent.span_id == seen.context.span_id
     assert seen.attributes == {"k": "v"}
