@@ -39,6 +39,15 @@ class ApplicationFilter:
 
 
 _APPLICANT_ID = select(ApplicantRow.id).where(ApplicantRow.id == bindparam("applicant_id"))
+_PARTY_REF = select(ApplicantRow.party_ref).where(ApplicantRow.id == bindparam("applicant_id"))
+
+
+_AUDIT_HEAD = (
+    select(AuditRow.seq, AuditRow.hash)
+    .where(AuditRow.stream == bindparam("stream"))
+    .order_by(AuditRow.seq.desc())
+    .limit(1)
+)
 
 
 class ApplicantRepository:
@@ -59,6 +68,11 @@ class ApplicantRepository:
         """Whether an applicant has this id (reads the key only, loads no row)."""
         found = await self.session.scalar(_APPLICANT_ID, {"applicant_id": applicant_id})
         return found is not None
+
+    async def party_ref(self, applicant_id: str) -> str | None:
+        """The opaque reference events carry for this applicant (loads no personal data)."""
+        found = await self.session.scalar(_PARTY_REF, {"applicant_id": applicant_id})
+        return None if found is None else str(found)
 
     async def same_birth_date(self, date_of_birth: date) -> Sequence[ApplicantRow]:
         """Applicants born on this date (the fuzzy duplicate check compares their names)."""
@@ -267,11 +281,11 @@ class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def last(self, stream: str) -> AuditRow | None:
-        """The newest record of a stream."""
-        return await self.session.scalar(
-            select(AuditRow).where(AuditRow.stream == stream).order_by(AuditRow.seq.desc()).limit(1)
-        )
+    async def head(self, stream: str) -> tuple[int, str] | None:
+        """The sequence number and hash of a stream's newest record: what the next record
+        chains to (its snapshots are not read)."""
+        found = (await self.session.execute(_AUDIT_HEAD, {"stream": stream})).first()
+        return None if found is None else (int(found[0]), str(found[1]))
 
     def add(self, row: AuditRow) -> None:
         """Stage a new record (never an update)."""

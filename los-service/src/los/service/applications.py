@@ -764,8 +764,8 @@ async def disburse_application(
     await _check_documents(repo, catalog, row)
     if offer_row is None:  # pragma: no cover - acceptance needs an offer
         raise OfferNotFoundError(f"Application {application_id} has no offer.")
-    applicant = await ApplicantRepository(uow.session).get(row.applicant_id)
-    if applicant is None:  # pragma: no cover - the foreign key forbids it
+    party_ref = await ApplicantRepository(uow.session).party_ref(row.applicant_id)
+    if party_ref is None:  # pragma: no cover - the foreign key forbids it
         raise ApplicantNotFoundError(f"No applicant with id {row.applicant_id}.")
     if row.refinances_loan_id is not None:
         # Checked again: another renewal of the same loan may have been disbursed since.
@@ -780,7 +780,7 @@ async def disburse_application(
     disbursement = Disbursement(
         loan_id=loan_id or str(uuid.uuid4()),
         application_id=row.id,
-        party_ref=applicant.party_ref,
+        party_ref=party_ref,
         disbursement_date=clock.today(),
         disbursed_at=now,
         rule_set_version=None if decision is None else decision.rule_set_version,

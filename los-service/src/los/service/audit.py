@@ -49,13 +49,13 @@ async def record(
     if previous is not None:
         if previous.stream != stream:
             raise ValueError(f"record {previous.stream}#{previous.seq} is not of stream {stream}")
-        last: AuditRow | None = previous
+        head: tuple[int, str] | None = (previous.seq, previous.hash)
     elif new_stream:
-        last = None
+        head = None
     else:
-        last = await repo.last(stream)
-    seq = 1 if last is None else last.seq + 1
-    prev = GENESIS_HASH if last is None else last.hash
+        head = await repo.head(stream)
+    seq = 1 if head is None else head[0] + 1
+    prev = GENESIS_HASH if head is None else head[1]
     before_d = None if before is None else dict(before)
     after_d = None if after is None else dict(after)
     row = AuditRow(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from lending_schemas import CloudEvent, EventModel, make_event, to_kafka, topic_for_event
@@ -67,6 +67,15 @@ async def stage_event(
     return staged[0]
 
 
+#: The newest sequence of each aggregate, built once (a statement per call costs more to
+#: build than to run).
+_LAST_SEQUENCES = (
+    select(OUTBOX.c.aggregate_id, func.max(OUTBOX.c.sequence))
+    .where(OUTBOX.c.aggregate_id.in_(bindparam("subjects", expanding=True)))
+    .group_by(OUTBOX.c.aggregate_id)
+)
+
+
 async def stage_events(
     session: AsyncSession,
     items: Sequence[tuple[EventModel, str]],
@@ -80,11 +89,7 @@ async def stage_events(
     if not items:
         return []
     subjects = sorted({subject for _, subject in items})
-    result = await session.execute(
-        select(OUTBOX.c.aggregate_id, func.max(OUTBOX.c.sequence))
-        .where(OUTBOX.c.aggregate_id.in_(subjects))
-        .group_by(OUTBOX.c.aggregate_id)
-    )
+    result = await session.execute(_LAST_SEQUENCES, {"subjects": subjects})
     last: dict[str, int] = {str(row[0]): int(row[1]) for row in result.all()}
     at = now or utcnow()
     default_correlation = correlation_id or get_correlation_id()
