@@ -33,6 +33,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
+#: An open-loop connection idle for longer than this is not reused: uvicorn closes keep-alive
+#: connections after 5 s, and a request written to a closed one fails without an answer.
+STALE_AFTER_S = 3.0
+
+
 class HttpError(Exception):
     """A response that is not what the scenario expects."""
 
@@ -256,13 +261,21 @@ async def open_loop(spec: dict[str, Any]) -> dict[str, Any]:
     scenarios = Scenarios(spec)
     ids: list[str] = list(spec["ids"])
     interval = 1.0 / float(spec["rate"])
-    idle: list[Connection] = []
+    idle: list[tuple[Connection, float]] = []
     latencies: list[float] = []
     errors: list[str] = []
     sent_at: dict[str, float] = {}
 
     async def one(app_id: str) -> None:
-        conn = idle.pop() if idle else Connection(url.hostname or "127.0.0.1", url.port or 80)
+        conn = None
+        while idle and conn is None:
+            conn, since = idle.pop()
+            if time.perf_counter() - since > STALE_AFTER_S:
+                # The server may have closed it (keep-alive timeout) while it sat idle.
+                await conn.close()
+                conn = None
+        if conn is None:
+            conn = Connection(url.hostname or "127.0.0.1", url.port or 80)
         t0 = time.perf_counter()
         try:
             await scenarios.disburse(conn, app_id)
@@ -272,7 +285,7 @@ async def open_loop(spec: dict[str, Any]) -> dict[str, Any]:
             return
         latencies.append(time.perf_counter() - t0)
         sent_at[app_id] = time.time()
-        idle.append(conn)
+        idle.append((conn, time.perf_counter()))
 
     started = time.perf_counter()
     tasks = []
@@ -283,7 +296,7 @@ async def open_loop(spec: dict[str, Any]) -> dict[str, Any]:
         tasks.append(asyncio.ensure_future(one(app_id)))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
-    for conn in idle:
+    for conn, _ in idle:
         await conn.close()
     summary = _summary(latencies, errors, elapsed)
     summary["offered_per_second"] = float(spec["rate"])

@@ -6,8 +6,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from los.adapters.providers import load_watchlist, parse_watchlist
+from los.domain.applicants import name_similarity, similarity_reaching, tokens_sorted
 from los.domain.checks import (
     BureauReport,
     CheckStatus,
@@ -120,3 +123,35 @@ def test_screening_pep_and_clean_names():
 def test_watchlist_version_changes_with_content():
     text = "list,name,date_of_birth,country\nSANCTIONS,Some Body,,ZZ\n"
     assert parse_watchlist(text).version != parse_watchlist(text + "PEP,Other One,,ZZ\n").version
+
+
+_NAME_TOKENS = st.text(alphabet="abcdeilnorstuvw", min_size=1, max_size=9)
+
+
+@st.composite
+def _name_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    """A name and a variant of it a few edits away, so ratios land on both sides of 0.88."""
+    name = " ".join(draw(st.lists(_NAME_TOKENS, min_size=1, max_size=4)))
+    variant = list(name)
+    for _ in range(draw(st.integers(0, 4))):
+        at = draw(st.integers(0, len(variant)))
+        action = draw(st.sampled_from(["insert", "delete", "replace"]))
+        letter = draw(st.sampled_from("aeiouxyz"))
+        if action == "insert":
+            variant.insert(at, letter)
+        elif at < len(variant):
+            variant[at : at + 1] = [] if action == "delete" else [letter]
+    other = " ".join("".join(variant).split()) or "x"
+    return name, other
+
+
+@settings(max_examples=600, deadline=None)
+@given(pair=_name_pairs(), threshold=st.sampled_from(["0.85", "0.88", "0.9", "0.5"]))
+def test_the_screening_shortcut_finds_exactly_the_names_the_full_ratio_finds(
+    pair: tuple[str, str], threshold: str
+) -> None:
+    left, right = pair
+    limit = Decimal(threshold)
+    full = name_similarity(left, right)
+    expected = full if full >= limit else None
+    assert similarity_reaching(tokens_sorted(left), tokens_sorted(right), limit) == expected

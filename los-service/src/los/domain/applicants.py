@@ -382,10 +382,28 @@ def normalise_name(first_name: str, last_name: str) -> str:
 
 def name_similarity(a: str, b: str) -> Decimal:
     """difflib ratio of two normalised names, order of the tokens ignored, to 4 places."""
-    left = " ".join(sorted(a.split()))
-    right = " ".join(sorted(b.split()))
-    ratio = SequenceMatcher(None, left, right).ratio()
+    ratio = SequenceMatcher(None, tokens_sorted(a), tokens_sorted(b)).ratio()
     return Decimal(str(round(ratio, 4)))
+
+
+def tokens_sorted(name: str) -> str:
+    """A normalised name with its tokens in order: the form `name_similarity` compares."""
+    return " ".join(sorted(name.split()))
+
+
+def similarity_reaching(left: str, right: str, threshold: Decimal) -> Decimal | None:
+    """`name_similarity` of two `tokens_sorted` names if it reaches `threshold`, else None.
+
+    difflib's two cheap upper bounds of the ratio (lengths, then letters in common) rule
+    most pairs out before the full comparison; the margin keeps a ratio that rounds up to
+    the threshold.
+    """
+    matcher = SequenceMatcher(None, left, right)
+    bound = float(threshold) - 0.0001
+    if matcher.real_quick_ratio() < bound or matcher.quick_ratio() < bound:
+        return None
+    similarity = Decimal(str(round(matcher.ratio(), 4)))
+    return similarity if similarity >= threshold else None
 
 
 DUPLICATE_NAME_THRESHOLD = Decimal("0.85")

@@ -36,7 +36,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from los.domain.applicants import name_similarity, normalise_name
+from los.domain.applicants import normalise_name, similarity_reaching, tokens_sorted
 
 
 class CheckKind(StrEnum):
@@ -177,6 +177,11 @@ class WatchlistEntry:
     name: str
     date_of_birth: date | None
     country: str | None
+    #: The name as screening compares it (normalised, tokens in order), worked out once.
+    compared_name: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compared_name", tokens_sorted(normalise_name(self.name, "")))
 
 
 SANCTIONS_MATCH_THRESHOLD = Decimal("0.88")
@@ -201,6 +206,7 @@ def screen(
     review  any other entry at or above the threshold (a potential match or a PEP)
     passed  nothing close enough
     """
+    left = tokens_sorted(full_name)
     hits = [
         ScreeningHit(
             e.list_name,
@@ -209,8 +215,8 @@ def screen(
             e.date_of_birth is not None and e.date_of_birth == date_of_birth,
         )
         for e in entries
-        if (sim := name_similarity(full_name, normalise_name(e.name, "")))
-        >= SANCTIONS_MATCH_THRESHOLD
+        if (sim := similarity_reaching(left, e.compared_name, SANCTIONS_MATCH_THRESHOLD))
+        is not None
     ]
     hits.sort(key=lambda h: (-h.similarity, h.name))
     reasons: list[str] = []
