@@ -32,7 +32,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-
 #: An open-loop connection idle for longer than this is not reused: uvicorn closes keep-alive
 #: connections after 5 s, and a request written to a closed one fails without an answer.
 STALE_AFTER_S = 3.0

@@ -25,6 +25,7 @@ from lms.adapters.orm import (
     PostingRow,
     StatementLineRow,
 )
+from servicekit.db import one_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,7 @@ class LoanRepository:
             _LOANS.c.terms_fingerprint,
             _LOANS.c.schedule_matches_offer,
             _LOANS.c.mismatches,
-        ).where(_LOANS.c.id.in_(list(loan_ids)))
+        ).where(one_of(_LOANS.c.id, loan_ids, self.session.get_bind().dialect.name))
         return [BookingFacts(*row) for row in (await self.session.execute(stmt)).all()]
 
     async def insert_booked(self, booked: Sequence[BookedRows]) -> None:

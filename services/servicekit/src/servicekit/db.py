@@ -13,12 +13,13 @@ and every pooled connection opened before it, and the request gets a 503
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from sqlalchemy import event, text
+from sqlalchemy import ColumnElement, any_, event, literal, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
@@ -62,6 +63,18 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     engine = create_async_engine(url, echo=echo, pool_size=2 * pool_size, max_overflow=0)
     event.listen(engine.sync_engine, "checkout", _replace_closed_connection)
     return engine
+
+
+def one_of(column: ColumnElement[Any], values: Sequence[Any], dialect: str) -> ColumnElement[bool]:
+    """`column IN (values)` whose SQL text does not depend on how many values there are.
+
+    On PostgreSQL the values travel as one array parameter (`= ANY($1)`), so a batch of
+    any size reuses one prepared statement; an expanded IN list is a new statement, parsed
+    and prepared again, for every new count. SQLite has no arrays: there it is an IN list.
+    """
+    if dialect == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 def driver_connection_closed(record: ConnectionPoolEntry) -> bool:

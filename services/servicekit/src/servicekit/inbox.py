@@ -34,7 +34,7 @@ from servicekit.context import (
     set_traceparent,
     unbind_subject_contexts,
 )
-from servicekit.db import UnitOfWork, UnitOfWorkFactory, is_transient_db_error
+from servicekit.db import UnitOfWork, UnitOfWorkFactory, is_transient_db_error, one_of
 from servicekit.faults import CONSUMER_AFTER_COMMIT, crash_point
 from servicekit.outbox import utcnow
 from servicekit.tables import DEAD_LETTERS, INBOX
@@ -250,7 +250,9 @@ class InboxProcessor:
             seen = set(
                 (
                     await uow.session.execute(
-                        select(INBOX.c.event_id).where(INBOX.c.event_id.in_(ids))
+                        select(INBOX.c.event_id).where(
+                            one_of(INBOX.c.event_id, ids, uow.session.get_bind().dialect.name)
+                        )
                     )
                 )
                 .scalars()

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from lending_schemas import CloudEvent, EventModel, make_event, to_kafka, topic_for_event
 from servicekit import metrics
 from servicekit.context import get_correlation_id, get_subject_context
-from servicekit.db import OUTBOX_WRITTEN, is_transient_db_error
+from servicekit.db import OUTBOX_WRITTEN, is_transient_db_error, one_of
 from servicekit.faults import RELAY_AFTER_PUBLISH, RELAY_BEFORE_PUBLISH, crash_point
 from servicekit.tables import OUTBOX
 from servicekit.tracing import (
@@ -67,15 +67,6 @@ async def stage_event(
     return staged[0]
 
 
-#: The newest sequence of each aggregate, built once (a statement per call costs more to
-#: build than to run).
-_LAST_SEQUENCES = (
-    select(OUTBOX.c.aggregate_id, func.max(OUTBOX.c.sequence))
-    .where(OUTBOX.c.aggregate_id.in_(bindparam("subjects", expanding=True)))
-    .group_by(OUTBOX.c.aggregate_id)
-)
-
-
 async def stage_events(
     session: AsyncSession,
     items: Sequence[tuple[EventModel, str]],
@@ -89,7 +80,11 @@ async def stage_events(
     if not items:
         return []
     subjects = sorted({subject for _, subject in items})
-    result = await session.execute(_LAST_SEQUENCES, {"subjects": subjects})
+    result = await session.execute(
+        select(OUTBOX.c.aggregate_id, func.max(OUTBOX.c.sequence))
+        .where(one_of(OUTBOX.c.aggregate_id, subjects, session.get_bind().dialect.name))
+        .group_by(OUTBOX.c.aggregate_id)
+    )
     last: dict[str, int] = {str(row[0]): int(row[1]) for row in result.all()}
     at = now or utcnow()
     default_correlation = correlation_id or get_correlation_id()
@@ -331,7 +326,9 @@ class OutboxRelay:
         ids = [row.id for row in rows]
         async with self._session_factory() as session:
             await session.execute(
-                update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(published_at=utcnow())
+                update(OUTBOX)
+                .where(one_of(OUTBOX.c.id, ids, session.get_bind().dialect.name))
+                .values(published_at=utcnow())
             )
             await session.commit()
         for row in rows:
