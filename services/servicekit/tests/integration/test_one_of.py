@@ -7,13 +7,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql
 
 from servicekit.db import UnitOfWorkFactory, one_of
-from servicekit.tables import INBOX
 from servicekit.outbox import utcnow
+from servicekit.tables import INBOX
 
 IDS = [f"evt-{n}" for n in range(7)]
 
 
-@pytest.mark.parametrize("wanted", [[], ["evt-3"], ["evt-0", "evt-6", "absent"], IDS + ["x"]])
+@pytest.mark.parametrize("wanted", [[], ["evt-3"], ["evt-0", "evt-6", "absent"], [*IDS, "x"]])
 async def test_one_of_finds_what_an_in_list_finds(
     uow_factory: UnitOfWorkFactory, wanted: list[str]
 ) -> None:
