@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -482,27 +483,35 @@ async def test_an_expired_record_is_forgotten_and_the_request_runs_again(
     assert await _count(client) == 1
 
 
-async def test_the_bearer_token_is_verified_once_per_request(
+async def test_a_bearer_token_is_verified_once_for_all_its_requests(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The idempotency middleware's check serves the route's role check, and a token that
+    passed is not checked again on later requests; another token is checked on its own."""
     import servicekit.auth
 
     calls: list[str] = []
-    decode = servicekit.auth.decode_token
+    real_decode = servicekit.auth.jwt.decode
 
-    def counting(token: str, secret: str, *, issuer: str = "lending-platform") -> object:
+    def counting(token: str, *args: object, **kwargs: object) -> object:
         calls.append(token)
-        return decode(token, secret, issuer=issuer)
+        return real_decode(token, *args, **kwargs)
 
-    monkeypatch.setattr(servicekit.auth, "decode_token", counting)
-    headers = {**_auth(), "Idempotency-Key": "key-once"}
-    response = await client.post("/v1/probes", json={"label": "x", "amount": "1"}, headers=headers)
-    assert response.status_code == 201, response.text
-    assert len(calls) == 1  # the idempotency middleware's check serves the route's too
+    monkeypatch.setattr(servicekit.auth.jwt, "decode", counting)
+    unique = uuid.uuid4().hex  # a token no earlier test has presented
+    headers = _auth(sub=f"fin-{unique}")
+    for n in range(2):
+        response = await client.post(
+            "/v1/probes",
+            json={"label": "x", "amount": "1"},
+            headers={**headers, "Idempotency-Key": f"key-once-{unique}-{n}"},
+        )
+        assert response.status_code == 201, response.text
+    assert len(calls) == 1
     forbidden = await client.post(
         "/v1/probes",
         json={"label": "x", "amount": "1"},
-        headers={**_auth("auditor"), "Idempotency-Key": "key-once-2"},
+        headers={**_auth("auditor", sub=f"aud-{unique}"), "Idempotency-Key": f"k2-{unique}"},
     )
     assert forbidden.status_code == 403
     assert len(calls) == 2
