@@ -61,7 +61,7 @@ from los.domain.reviews import check_counter_offer, may_decide_at, required_stag
 from los.service.audit import application_stream, record
 from los.service.common import commit, flush
 from servicekit.clock import Clock
-from servicekit.db import UnitOfWork
+from servicekit.db import UnitOfWork, insert_rows
 from servicekit.outbox import stage_event, stage_events
 
 EVENT_SOURCE = "/los"
@@ -169,7 +169,7 @@ async def create_application(
         updated_at=now,
         refinances_loan_id=data.refinances_loan_id,
     )
-    repo.add(row)  # flushed with its first audit record, in one go
+    await insert_rows(uow.session, [row])
     await _audit(
         uow.session,
         row,
@@ -392,18 +392,21 @@ async def submit_application(
     row.submitted_by = actor
     row.submitted_at = now
     row.updated_at = now
-    for result in (kyc, sanctions, bureau):
-        repo.add(_check_row(result, row, actor=actor, clock=clock))
+    new_rows: list[CheckRow | DecisionRow | OfferRow] = [
+        _check_row(result, row, actor=actor, clock=clock) for result in (kyc, sanctions, bureau)
+    ]
     decision_row = _decision_row(row, product, inputs, decision, now=clock)
-    repo.add(decision_row)
+    new_rows.append(decision_row)
     offer_row = None
     if target is ApplicationStatus.APPROVED:
         row.approved_amount = row.requested_amount
         row.approved_term = row.term
         offer_row = _make_offer(
-            repo, row, product, decision.grade, now_clock=clock, validity=offer_validity
+            row, product, decision.grade, now_clock=clock, validity=offer_validity
         )
-    await flush(uow)
+        new_rows.append(offer_row)
+    await flush(uow)  # the version-checked update first: a concurrent submit loses here
+    await insert_rows(uow.session, new_rows)
     submitted = await _audit(
         uow.session, row, actor=actor, action="application_submitted", clock=clock, before=before
     )
@@ -587,7 +590,7 @@ async def review_application(
         counter_amount=amount if review.outcome == "counter_offer" else None,
         counter_term=term if review.outcome == "counter_offer" else None,
     )
-    repo.add(review_row)
+    new_rows: list[ReviewRow | OfferRow] = [review_row]
     final = review.outcome == "decline" or len(approvals) + 1 >= len(stages)
     decision: DecisionRow | None = None
     decision_read = False
@@ -597,9 +600,12 @@ async def review_application(
             row.approved_amount, row.approved_term = amount, term
             decision, decision_read = await repo.get_decision(application_id), True
             grade = decision.grade if decision is not None else "E"
-            _make_offer(repo, row, product, grade, now_clock=clock, validity=offer_validity)
+            new_rows.append(
+                _make_offer(row, product, grade, now_clock=clock, validity=offer_validity)
+            )
     row.updated_at = now
     await flush(uow)
+    await insert_rows(uow.session, new_rows)
     await _audit(
         uow.session,
         row,
@@ -633,7 +639,6 @@ async def review_application(
 
 
 def _make_offer(
-    repo: ApplicationRepository,
     row: ApplicationRow,
     product: Product,
     grade: str,
@@ -649,9 +654,7 @@ def _make_offer(
         now=now_clock.now(),
         validity=validity,
     )
-    offer_row = offer_to_row(row.id, offer)
-    repo.add(offer_row)
-    return offer_row
+    return offer_to_row(row.id, offer)
 
 
 async def _check_documents(

@@ -13,7 +13,7 @@ from los.adapters.orm import AuditRow
 from los.adapters.repository import ApplicationRepository, AuditRepository
 from los.domain.audit import GENESIS_HASH, AuditRecord, ChainCheck, record_hash, verify_chain
 from los.domain.errors import ApplicationNotFoundError
-from servicekit.db import UnitOfWork
+from servicekit.db import UnitOfWork, insert_rows
 
 
 def application_stream(application_id: str) -> str:
@@ -69,8 +69,10 @@ async def record(
         prev_hash=prev,
         hash=record_hash(stream, seq, actor, action, at, before_d, after_d, prev),
     )
-    repo.add(row)
+    # Changes staged before (the application's version-checked update) go first: a
+    # concurrent writer loses on the row's version, before its record could take a seq.
     await session.flush()
+    await insert_rows(session, [row])
     return row
 
 
