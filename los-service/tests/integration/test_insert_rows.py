@@ -82,12 +82,14 @@ async def test_a_row_reads_back_as_the_orm_flush_writes_it(uow_factory: UnitOfWo
         await insert_rows(uow.session, [fresh])
         # Every attribute is loaded: nothing is read again (no I/O outside the await).
         assert fresh.version == 1
-        assert fresh.approved_amount is None and fresh.loan_id is None
+        assert fresh.approved_amount is None
+        assert fresh.loan_id is None
         await uow.commit()
     async with uow_factory() as uow:
         by_flush = await uow.session.get(ApplicationRow, "by-flush")
         by_insert = await uow.session.get(ApplicationRow, "by-insert")
-        assert by_flush is not None and by_insert is not None
+        assert by_flush is not None
+        assert by_insert is not None
         assert _columns(by_insert) == _columns(by_flush)
         assert by_insert.requested_amount == Decimal("12345678901234.57")
         assert by_insert.version == 1
@@ -131,7 +133,8 @@ async def test_a_written_row_is_updated_under_its_version(uow_factory: UnitOfWor
         assert row.version == 2
     async with uow_factory() as uow:
         stored = await uow.session.get(ApplicationRow, "app-1")
-        assert stored is not None and (stored.status, stored.version) == ("submitted", 2)
+        assert stored is not None
+        assert (stored.status, stored.version) == ("submitted", 2)
 
     # Someone else moves the version on between this transaction's insert and its update.
     async with uow_factory() as uow:
@@ -150,4 +153,5 @@ async def test_a_written_row_is_updated_under_its_version(uow_factory: UnitOfWor
 async def test_nothing_to_write_is_no_statement(uow_factory: UnitOfWorkFactory) -> None:
     async with uow_factory() as uow:
         await insert_rows(uow.session, [])
-        assert not uow.session.new and not uow.session.identity_map
+        assert not uow.session.new
+        assert not uow.session.identity_map
