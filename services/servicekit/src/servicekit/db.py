@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -31,7 +32,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 OUTBOX_WRITTEN = "outbox_written"
@@ -79,25 +79,42 @@ def one_of(column: ColumnElement[Any], values: Sequence[Any], dialect: str) -> C
     return column.in_(list(values))
 
 
-_INSERTS: dict[tuple[Table, bool], Any] = {}
+@dataclass(frozen=True, slots=True)
+class _InsertPlan:
+    """What writing one mapped class's new rows needs, worked out once per class."""
+
+    attributes: tuple[str, ...]  # every column attribute, the key's included
+    columns: tuple[str, ...]  # their column names, the statement's parameter names
+    version: str | None  # the version counter's attribute
+    serial: str | None  # the autoincrement key's attribute
+    statement: Any  # INSERT of every column
+    returning: Any  # INSERT of every column but the key, RETURNING the key
+
+    @classmethod
+    def of(cls, model: type[Any]) -> _InsertPlan:
+        mapper = inspect(model)
+        table: Table = mapper.local_table
+        props = list(mapper.column_attrs)
+        serial = table.autoincrement_column
+        version = mapper.version_id_col
+        returning = None
+        if serial is not None:
+            returning = insert(table).returning(serial, sort_by_parameter_order=True)
+        return cls(
+            attributes=tuple(p.key for p in props),
+            columns=tuple(p.columns[0].key for p in props),
+            version=None if version is None else mapper.get_property_by_column(version).key,
+            serial=None if serial is None else mapper.get_property_by_column(serial).key,
+            statement=insert(table),
+            returning=returning,
+        )
 
 
-def _insert_statement(table: Table, returning_serial: bool) -> Any:
-    """One INSERT statement object per table (its cache key is worked out once)."""
-    statement = _INSERTS.get((table, returning_serial))
-    if statement is None:
-        statement = insert(table)
-        if returning_serial:
-            assert table.autoincrement_column is not None
-            statement = statement.returning(
-                table.autoincrement_column, sort_by_parameter_order=True
-            )
-        _INSERTS[(table, returning_serial)] = statement
-    return statement
+_INSERT_PLANS: dict[type[Any], _InsertPlan] = {}
 
 
 async def insert_rows(session: AsyncSession, rows: Sequence[Any]) -> None:
-    """Write new mapped rows at once with one Core INSERT per table, in the session's
+    """Write new mapped rows at once with one Core INSERT per model, in the session's
     transaction, and keep them in the session as loaded rows.
 
     The unit of work's flush costs several times its INSERT statement (state tracking,
@@ -109,44 +126,36 @@ async def insert_rows(session: AsyncSession, rows: Sequence[Any]) -> None:
     just loaded, so later changes to it are flushed as UPDATEs (version-checked where the
     model has a version counter).
     """
-    by_table: dict[Table, list[Any]] = {}
-    if not rows:
-        return
+    by_model: dict[type[Any], list[Any]] = {}
     for row in rows:
-        by_table.setdefault(row.__table__, []).append(row)
-    for table, group in by_table.items():
-        mapper = inspect(type(group[0]))
-        version = mapper.version_id_col
-        if version is not None:
-            key = mapper.get_property_by_column(version).key
-            for row in group:
-                if getattr(row, key) is None:
-                    setattr(row, key, 1)
-        serial = table.autoincrement_column
-        fill = serial is not None and any(
-            getattr(row, mapper.get_property_by_column(serial).key) is None for row in group
+        by_model.setdefault(type(row), []).append(row)
+    for model, group in by_model.items():
+        plan = _INSERT_PLANS.get(model)
+        if plan is None:
+            plan = _INSERT_PLANS[model] = _InsertPlan.of(model)
+        fill = plan.serial is not None and any(
+            row.__dict__.get(plan.serial) is None for row in group
         )
-        pairs = [
-            (prop.key, prop.columns[0].key)
-            for prop in mapper.column_attrs
-            if not (fill and prop.columns[0] is serial)
-        ]
         params = []
         for row in group:
+            # The instance's own dict: a transient row has no history to keep, and an
+            # attribute left out of it would be expired by the attach below (read again).
             loaded = row.__dict__
-            for attr, _ in pairs:
+            for attr in plan.attributes:
                 if attr not in loaded:
-                    # Unset: NULL, and loaded as such (not left expired to be read again).
-                    set_committed_value(row, attr, None)
-            params.append({column: loaded[attr] for attr, column in pairs})
-        statement = _insert_statement(table, fill)
+                    loaded[attr] = None
+            if plan.version is not None and loaded[plan.version] is None:
+                loaded[plan.version] = 1
+            values = dict(zip(plan.columns, [loaded[a] for a in plan.attributes], strict=True))
+            if fill:
+                del values[plan.columns[plan.attributes.index(plan.serial)]]  # type: ignore[arg-type]
+            params.append(values)
+        statement = plan.returning if fill else plan.statement
         # One row: a plain execute; more: one executemany (insertmanyvalues batches them).
         result = await session.execute(statement, params[0] if len(params) == 1 else params)
         if fill:
-            assert serial is not None
-            serial_attr = mapper.get_property_by_column(serial).key
             for row, (value,) in zip(group, result.all(), strict=True):
-                setattr(row, serial_attr, value)
+                row.__dict__[plan.serial] = value
     for row in rows:
         make_transient_to_detached(row)
         session.add(row)
