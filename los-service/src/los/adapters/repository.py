@@ -50,6 +50,43 @@ _AUDIT_HEAD = (
 )
 
 
+_WITH_DECISION_AND_OFFER = (
+    select(ApplicationRow, DecisionRow, OfferRow)
+    .outerjoin(DecisionRow, DecisionRow.application_id == ApplicationRow.id)
+    .outerjoin(OfferRow, OfferRow.application_id == ApplicationRow.id)
+    .where(ApplicationRow.id == bindparam("application_id"))
+)
+_BY_LOAN_WITH_OFFER = (
+    select(ApplicationRow, OfferRow)
+    .outerjoin(OfferRow, OfferRow.application_id == ApplicationRow.id)
+    .where(ApplicationRow.loan_id == bindparam("loan_id"))
+)
+_REVIEWS = (
+    select(ReviewRow)
+    .where(ReviewRow.application_id == bindparam("application_id"))
+    .order_by(ReviewRow.id)
+)
+#: What counts towards a borrower's exposure: credit approved or outstanding.
+_LIVE = (
+    ApplicationStatus.APPROVED.value,
+    ApplicationStatus.ACCEPTED.value,
+    ApplicationStatus.DISBURSED.value,
+    ApplicationStatus.BOOKED.value,
+)
+# The two amounts only, not whole rows: an applicant may have many applications.
+_EXPOSURE = select(ApplicationRow.approved_amount, ApplicationRow.requested_amount).where(
+    ApplicationRow.applicant_id == bindparam("applicant_id"),
+    ApplicationRow.status.in_(_LIVE),
+    ApplicationRow.id != bindparam("exclude_id"),
+)
+_EXPOSURE_BESIDE_REFINANCED = _EXPOSURE.where(
+    or_(
+        ApplicationRow.loan_id.is_(None),
+        ApplicationRow.loan_id != bindparam("refinanced_loan_id"),
+    )
+)
+
+
 class ApplicantRepository:
     """Applicants by id and by national id."""
 
@@ -117,14 +154,16 @@ class ApplicationRepository:
     ) -> tuple[ApplicationRow, DecisionRow | None, OfferRow | None] | None:
         """The application with its decision and offer (each at most one), in one query."""
         found = (
-            await self.session.execute(
-                select(ApplicationRow, DecisionRow, OfferRow)
-                .outerjoin(DecisionRow, DecisionRow.application_id == ApplicationRow.id)
-                .outerjoin(OfferRow, OfferRow.application_id == ApplicationRow.id)
-                .where(ApplicationRow.id == application_id)
-            )
+            await self.session.execute(_WITH_DECISION_AND_OFFER, {"application_id": application_id})
         ).first()
         return None if found is None else (found[0], found[1], found[2])
+
+    async def get_by_loan_id_with_offer(
+        self, loan_id: str
+    ) -> tuple[ApplicationRow, OfferRow | None] | None:
+        """The application that became this loan, with its offer, in one query."""
+        found = (await self.session.execute(_BY_LOAN_WITH_OFFER, {"loan_id": loan_id})).first()
+        return None if found is None else (found[0], found[1])
 
     async def get_decision(self, application_id: str) -> DecisionRow | None:
         """The automated decision of an application."""
@@ -138,11 +177,7 @@ class ApplicationRepository:
 
     async def list_reviews(self, application_id: str) -> Sequence[ReviewRow]:
         """Reviews of an application, oldest first."""
-        result = await self.session.scalars(
-            select(ReviewRow)
-            .where(ReviewRow.application_id == application_id)
-            .order_by(ReviewRow.id)
-        )
+        result = await self.session.scalars(_REVIEWS, {"application_id": application_id})
         return result.all()
 
     async def list_checks(self, application_id: str) -> Sequence[CheckRow]:
@@ -177,26 +212,16 @@ class ApplicationRepository:
         A renewal or top-up pays `refinanced_loan_id` off from the new loan, so that loan
         does not count on top of it.
         """
-        live = [
-            ApplicationStatus.APPROVED.value,
-            ApplicationStatus.ACCEPTED.value,
-            ApplicationStatus.DISBURSED.value,
-            ApplicationStatus.BOOKED.value,
-        ]
-        # The two amounts only, not whole rows: an applicant may have many applications.
-        stmt = select(ApplicationRow.approved_amount, ApplicationRow.requested_amount).where(
-            ApplicationRow.applicant_id == applicant_id,
-            ApplicationRow.status.in_(live),
-            ApplicationRow.id != exclude_id,
-        )
-        if refinanced_loan_id is not None:
-            stmt = stmt.where(
-                or_(
-                    ApplicationRow.loan_id.is_(None),
-                    ApplicationRow.loan_id != refinanced_loan_id,
-                )
-            )
-        rows = await self.session.execute(stmt)
+        if refinanced_loan_id is None:
+            stmt, params = _EXPOSURE, {"applicant_id": applicant_id, "exclude_id": exclude_id}
+        else:
+            stmt = _EXPOSURE_BESIDE_REFINANCED
+            params = {
+                "applicant_id": applicant_id,
+                "exclude_id": exclude_id,
+                "refinanced_loan_id": refinanced_loan_id,
+            }
+        rows = await self.session.execute(stmt, params)
         return sum(
             (approved if approved is not None else requested for approved, requested in rows),
             Decimal(0),

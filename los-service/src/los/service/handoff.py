@@ -22,16 +22,16 @@ from servicekit.inbox import PermanentError
 async def record_loan_booked(session: AsyncSession, event: LoanBookedV1) -> ApplicationRow:
     """Mark the application booked and whether servicing matches the offer (idempotent)."""
     repo = ApplicationRepository(session)
-    row = await repo.get_by_loan_id(event.loan_id)
-    if row is None:
+    found = await repo.get_by_loan_id_with_offer(event.loan_id)
+    if found is None:
         raise PermanentError("unknown_loan", f"No application disbursed loan {event.loan_id}.")
+    row, offer_row = found
     if row.status == ApplicationStatus.BOOKED.value:
         return row
     if not can_transition(ApplicationStatus(row.status), ApplicationStatus.BOOKED):
         raise PermanentError(
             "illegal_transition", f"Loan {event.loan_id} is {row.status}, it cannot be booked."
         )
-    offer_row = await repo.get_offer(row.id)
     if offer_row is None:  # pragma: no cover - a disbursed application always has an offer
         raise PermanentError("offer_not_found", f"Application {row.id} has no offer.")
     matches, mismatches = booking_mismatches(offer_from_row(offer_row), event)
