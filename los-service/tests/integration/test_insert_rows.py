@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from los.adapters.orm import ApplicantRow, ApplicationRow, AuditRow
-from servicekit.db import UnitOfWorkFactory, create_engine, insert_rows
+from servicekit.db import UnitOfWorkFactory, create_engine, insert_rows, is_foreign_key_violation
 
 AT = datetime(2025, 3, 10, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -155,3 +156,19 @@ async def test_nothing_to_write_is_no_statement(uow_factory: UnitOfWorkFactory) 
         await insert_rows(uow.session, [])
         assert not uow.session.new
         assert not uow.session.identity_map
+
+
+async def test_a_missing_parent_is_told_apart_from_other_integrity_errors(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    async with uow_factory() as uow:
+        with pytest.raises(IntegrityError) as orphan:
+            await insert_rows(uow.session, [_application("no-applicant")])
+        assert is_foreign_key_violation(orphan.value)
+    async with uow_factory() as uow:
+        uow.session.add(_applicant())
+        await uow.session.flush()
+        await insert_rows(uow.session, [_application("twice")])
+        with pytest.raises(IntegrityError) as duplicate:
+            await insert_rows(uow.session, [_application("twice")])
+        assert not is_foreign_key_violation(duplicate.value)

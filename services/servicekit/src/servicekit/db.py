@@ -161,6 +161,24 @@ async def insert_rows(session: AsyncSession, rows: Sequence[Any]) -> None:
         session.add(row)
 
 
+#: SQLSTATE of a foreign key violation (PostgreSQL), and SQLite's extended result code for it.
+_PG_FOREIGN_KEY_VIOLATION = "23503"
+_SQLITE_CONSTRAINT_FOREIGNKEY = 787
+
+
+def is_foreign_key_violation(exc: BaseException) -> bool:
+    """Whether a statement failed because a row it wrote refers to a row that is not there."""
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return False
+    if _PG_FOREIGN_KEY_VIOLATION in (
+        getattr(orig, "pgcode", None),
+        getattr(orig, "sqlstate", None),
+    ):
+        return True
+    return getattr(orig, "sqlite_errorcode", None) == _SQLITE_CONSTRAINT_FOREIGNKEY
+
+
 def driver_connection_closed(record: ConnectionPoolEntry) -> bool:
     """Whether the driver already knows this pooled connection is closed (no round trip).
 
