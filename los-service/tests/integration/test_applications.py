@@ -405,21 +405,21 @@ async def test_list_paginates_and_filters(client, auth, clock):
 
 async def test_concurrent_update_loses(client, auth, app, monkeypatch):
     """Another writer changes the row between our read and our write: 409, nothing applied."""
-    from los.service import applications as use_cases
+    from los.adapters.repository import ApplicationRepository
 
     agent = auth("applicant_agent", sub=AGENT_SUB)
     app_id = await create_application(client, agent)
-    original = use_cases._load
+    original = ApplicationRepository.get_with_applicant
 
-    async def load_then_race(repo, application_id):
-        row = await original(repo, application_id)
+    async def load_then_race(repo, application_id, stream):
+        found = await original(repo, application_id, stream)
         async with app.state.uow_factory() as other:
             theirs = await other.session.get(ApplicationRow, application_id)
             theirs.purpose = "changed elsewhere"
             await other.commit()
-        return row
+        return found
 
-    monkeypatch.setattr(use_cases, "_load", load_then_race)
+    monkeypatch.setattr(ApplicationRepository, "get_with_applicant", load_then_race)
     r = await client.post(f"/v1/applications/{app_id}/submit", headers=agent)
     assert r.status_code == 409, r.text
     assert r.json()["code"] == "concurrent_update"

@@ -144,9 +144,8 @@ async def test_accept_and_disburse_read_the_application_once(
 async def test_audit_chain_shortcuts_cannot_fork_a_chain(app: Any) -> None:
     from datetime import UTC, datetime
 
-    from sqlalchemy.exc import IntegrityError
-
     from los.domain.audit import GENESIS_HASH
+    from los.domain.errors import ConcurrentUpdateError
     from los.service.audit import record
 
     at = datetime(2025, 3, 10, 9, 30, tzinfo=UTC)
@@ -164,8 +163,84 @@ async def test_audit_chain_shortcuts_cannot_fork_a_chain(app: Any) -> None:
         with pytest.raises(ValueError, match="not of stream"):
             await record(uow.session, "application:y", actor="a", action="x", at=at, previous=first)
         await uow.commit()
+    # (stream, seq) is unique: no second first record, and a head read before someone else
+    # appended (here: the second record's) cannot be followed twice. Either is the lost race
+    # of two writers: 409 concurrent_update, as a stale version is.
     async with app.state.uow_factory() as uow:
-        with pytest.raises(IntegrityError):  # (stream, seq) is unique: no second first record
+        with pytest.raises(ConcurrentUpdateError):
             await record(
                 uow.session, "application:x", actor="a", action="again", at=at, new_stream=True
             )
+    async with app.state.uow_factory() as uow:
+        with pytest.raises(ConcurrentUpdateError):
+            await record(
+                uow.session,
+                "application:x",
+                actor="a",
+                action="stale",
+                at=at,
+                head=(second.seq, second.hash),
+            )
+    async with app.state.uow_factory() as uow:
+        fourth = await record(
+            uow.session,
+            "application:x",
+            actor="a",
+            action="four",
+            at=at,
+            head=(third.seq, third.hash),
+        )
+        assert (fourth.seq, fourth.prev_hash) == (4, third.hash)
+
+
+async def test_a_record_appended_after_the_read_makes_the_change_lose(
+    client: httpx.AsyncClient, auth: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accept reads the audit chain head with the application. A document upload appends
+    to the same stream without touching the application row; if one lands between that
+    read and accept's own record, accept answers 409 and writes nothing: the chain holds."""
+    from datetime import UTC, datetime
+
+    from los.adapters.repository import ApplicationRepository
+    from los.service.audit import application_stream, record
+
+    agent = auth("applicant_agent", sub=AGENT_SUB)
+    applicant_id = await create_applicant(client, agent)
+    created = await client.post(
+        "/v1/applications", json=application_body(applicant_id), headers=agent
+    )
+    app_id = created.json()["id"]
+    submitted = await client.post(f"/v1/applications/{app_id}/submit", headers=agent)
+    assert submitted.json()["status"] == "approved"
+    original = ApplicationRepository.get_for_change
+
+    async def read_then_someone_appends(repo: Any, application_id: str, stream: str) -> Any:
+        found = await original(repo, application_id, stream)
+        async with app.state.uow_factory() as other:
+            await record(
+                other.session,
+                application_stream(application_id),
+                actor="uploader",
+                action="document_uploaded",
+                at=datetime(2025, 3, 10, 9, 31, tzinfo=UTC),
+                after={"doc_type": "proof_of_income"},
+            )
+            await other.commit()
+        return found
+
+    monkeypatch.setattr(ApplicationRepository, "get_for_change", read_then_someone_appends)
+    lost = await client.post(f"/v1/applications/{app_id}/offer/accept", headers=agent)
+    assert lost.status_code == 409, lost.text
+    assert lost.json()["code"] == "concurrent_update"
+    monkeypatch.undo()
+    got = (await client.get(f"/v1/applications/{app_id}", headers=agent)).json()
+    assert got["status"] == "approved"
+    assert got["offer"]["accepted_at"] is None
+    auditor = auth("auditor", sub="aud-ann")
+    trail = (await client.get(f"/v1/applications/{app_id}/audit", headers=auditor)).json()
+    assert trail["chain_valid"] is True
+    assert [i["action"] for i in trail["items"]][-1] == "document_uploaded"
+    # Read again, the same request goes through.
+    again = await client.post(f"/v1/applications/{app_id}/offer/accept", headers=agent)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "accepted"

@@ -39,7 +39,6 @@ class ApplicationFilter:
 
 
 _APPLICANT_ID = select(ApplicantRow.id).where(ApplicantRow.id == bindparam("applicant_id"))
-_PARTY_REF = select(ApplicantRow.party_ref).where(ApplicantRow.id == bindparam("applicant_id"))
 
 
 _AUDIT_HEAD = (
@@ -54,6 +53,42 @@ _WITH_DECISION_AND_OFFER = (
     select(ApplicationRow, DecisionRow, OfferRow)
     .outerjoin(DecisionRow, DecisionRow.application_id == ApplicationRow.id)
     .outerjoin(OfferRow, OfferRow.application_id == ApplicationRow.id)
+    .where(ApplicationRow.id == bindparam("application_id"))
+)
+
+
+def _stream_head(column: Any) -> Any:
+    """The newest record's `column` on the stream given as the `stream` parameter."""
+    return (
+        select(column)
+        .where(AuditRow.stream == bindparam("stream"))
+        .order_by(AuditRow.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# What a use case changing an accepted or approved application reads, in one query: the
+# application, its decision and offer, the borrower's reference and its audit chain head.
+_FOR_CHANGE = (
+    select(
+        ApplicationRow,
+        DecisionRow,
+        OfferRow,
+        ApplicantRow.party_ref,
+        _stream_head(AuditRow.seq),
+        _stream_head(AuditRow.hash),
+    )
+    .join(ApplicantRow, ApplicantRow.id == ApplicationRow.applicant_id)
+    .outerjoin(DecisionRow, DecisionRow.application_id == ApplicationRow.id)
+    .outerjoin(OfferRow, OfferRow.application_id == ApplicationRow.id)
+    .where(ApplicationRow.id == bindparam("application_id"))
+)
+# What a submit reads: the application, its borrower (the checks need the personal data)
+# and its audit chain head.
+_WITH_APPLICANT = (
+    select(ApplicationRow, ApplicantRow, _stream_head(AuditRow.seq), _stream_head(AuditRow.hash))
+    .join(ApplicantRow, ApplicantRow.id == ApplicationRow.applicant_id)
     .where(ApplicationRow.id == bindparam("application_id"))
 )
 _BY_LOAN_WITH_OFFER = (
@@ -87,6 +122,21 @@ _EXPOSURE_BESIDE_REFINANCED = _EXPOSURE.where(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ForChange:
+    """An application as a use case that changes it reads it (see `get_for_change`)."""
+
+    application: ApplicationRow
+    decision: DecisionRow | None
+    offer: OfferRow | None
+    party_ref: str
+    audit_head: tuple[int, str] | None  # (seq, hash) of the stream's newest record
+
+
+def _head(seq: Any, digest: Any) -> tuple[int, str] | None:
+    return None if seq is None else (int(seq), str(digest))
+
+
 class ApplicantRepository:
     """Applicants by id and by national id."""
 
@@ -105,11 +155,6 @@ class ApplicantRepository:
         """Whether an applicant has this id (reads the key only, loads no row)."""
         found = await self.session.scalar(_APPLICANT_ID, {"applicant_id": applicant_id})
         return found is not None
-
-    async def party_ref(self, applicant_id: str) -> str | None:
-        """The opaque reference events carry for this applicant (loads no personal data)."""
-        found = await self.session.scalar(_PARTY_REF, {"applicant_id": applicant_id})
-        return None if found is None else str(found)
 
     async def same_birth_date(self, date_of_birth: date) -> Sequence[ApplicantRow]:
         """Applicants born on this date (the fuzzy duplicate check compares their names)."""
@@ -157,6 +202,34 @@ class ApplicationRepository:
             await self.session.execute(_WITH_DECISION_AND_OFFER, {"application_id": application_id})
         ).first()
         return None if found is None else (found[0], found[1], found[2])
+
+    async def get_for_change(self, application_id: str, stream: str) -> ForChange | None:
+        """The application with its decision, offer, borrower reference and the (seq,
+        hash) head of its audit `stream`, in one query."""
+        found = (
+            await self.session.execute(
+                _FOR_CHANGE, {"application_id": application_id, "stream": stream}
+            )
+        ).first()
+        if found is None:
+            return None
+        app, decision, offer, party_ref, seq, digest = found
+        return ForChange(app, decision, offer, str(party_ref), _head(seq, digest))
+
+    async def get_with_applicant(
+        self, application_id: str, stream: str
+    ) -> tuple[ApplicationRow, ApplicantRow, tuple[int, str] | None] | None:
+        """The application, its borrower and the (seq, hash) head of its audit `stream`,
+        in one query."""
+        found = (
+            await self.session.execute(
+                _WITH_APPLICANT, {"application_id": application_id, "stream": stream}
+            )
+        ).first()
+        if found is None:
+            return None
+        app, applicant, seq, digest = found
+        return app, applicant, _head(seq, digest)
 
     async def get_by_loan_id_with_offer(
         self, loan_id: str

@@ -33,6 +33,7 @@ from los.adapters.repository import (
     ApplicantRepository,
     ApplicationFilter,
     ApplicationRepository,
+    ForChange,
     offer_from_row,
     offer_to_row,
 )
@@ -59,7 +60,7 @@ from los.domain.policy import PolicyDecision, PolicyInputs, evaluate, fingerprin
 from los.domain.products import Catalog, Product
 from los.domain.refinance import RefinancedLoan, check_refinance
 from los.domain.reviews import check_counter_offer, may_decide_at, required_stages
-from los.service.audit import application_stream, record
+from los.service.audit import append, application_stream, chained, record
 from los.service.common import commit, flush
 from servicekit.clock import Clock
 from servicekit.db import UnitOfWork, insert_rows, is_foreign_key_violation
@@ -119,6 +120,7 @@ async def _audit(
     extra: dict[str, Any] | None = None,
     new_stream: bool = False,
     previous: AuditRow | None = None,
+    head: tuple[int, str] | None = None,
 ) -> AuditRow:
     after = _snapshot(row) | (extra or {})
     return await record(
@@ -131,6 +133,7 @@ async def _audit(
         after=after,
         new_stream=new_stream,
         previous=previous,
+        head=head,
     )
 
 
@@ -356,12 +359,12 @@ async def submit_application(
     ApplicationSubmitted/ApplicationDecided events are committed together.
     """
     repo = ApplicationRepository(uow.session)
-    row = await _load(repo, application_id)
+    found = await repo.get_with_applicant(application_id, application_stream(application_id))
+    if found is None:
+        raise ApplicationNotFoundError(f"No application with id {application_id}.")
+    row, applicant, audit_head = found
     before = _snapshot(row)
     transition(row.status, ApplicationStatus.SUBMITTED)
-    applicant = await ApplicantRepository(uow.session).get(row.applicant_id)
-    if applicant is None:  # pragma: no cover - the foreign key forbids it
-        raise ApplicantNotFoundError(f"No applicant with id {row.applicant_id}.")
     product = catalog.get(row.product_code)
     now = clock.now()
     today = now.date()
@@ -421,18 +424,24 @@ async def submit_application(
         new_rows.append(offer_row)
     await flush(uow)  # the version-checked update first: a concurrent submit loses here
     await insert_rows(uow.session, new_rows)
-    submitted = await _audit(
-        uow.session, row, actor=actor, action="application_submitted", clock=clock, before=before
+    stream = application_stream(row.id)
+    submitted = chained(
+        stream,
+        audit_head,
+        actor=actor,
+        action="application_submitted",
+        at=clock.now(),
+        before=before,
+        after=_snapshot(row),
     )
-    await _audit(
-        uow.session,
-        row,
+    decided = chained(
+        stream,
+        (submitted.seq, submitted.hash),
         actor="system",
         action="decision_made",
-        clock=clock,
-        before=None,
-        previous=submitted,
-        extra={
+        at=clock.now(),
+        after=_snapshot(row)
+        | {
             "outcome": decision.outcome.value,
             "score": decision.score,
             "grade": decision.grade,
@@ -442,6 +451,7 @@ async def submit_application(
             "checks": {r.kind.value: r.status.value for r in (kyc, sanctions, bureau)},
         },
     )
+    await append(uow.session, [submitted, decided])  # one statement for both
     submitted_event = ApplicationSubmittedV1(
         application_id=row.id,
         party_ref=applicant.party_ref,
@@ -693,7 +703,8 @@ async def accept_offer(
 ) -> ApplicationView:
     """The borrower accepts before expiry, once every required document is verified."""
     repo = ApplicationRepository(uow.session)
-    row, decision, offer_row = await _load_with_decision_and_offer(repo, application_id)
+    loaded = await _load_for_change(repo, application_id)
+    row, decision, offer_row = loaded.application, loaded.decision, loaded.offer
     before = _snapshot(row)
     transition(row.status, ApplicationStatus.ACCEPTED)
     if offer_row is None:  # pragma: no cover - approval always stores an offer
@@ -704,7 +715,13 @@ async def accept_offer(
         row.updated_at = now
         await flush(uow)
         await _audit(
-            uow.session, row, actor=actor, action="offer_expired", clock=clock, before=before
+            uow.session,
+            row,
+            actor=actor,
+            action="offer_expired",
+            clock=clock,
+            before=before,
+            head=loaded.audit_head,
         )
         await commit(uow)
         raise OfferExpiredError(
@@ -716,7 +733,15 @@ async def accept_offer(
     offer_row.accepted_at = now
     offer_row.accepted_by = actor
     await flush(uow)
-    await _audit(uow.session, row, actor=actor, action="offer_accepted", clock=clock, before=before)
+    await _audit(
+        uow.session,
+        row,
+        actor=actor,
+        action="offer_accepted",
+        clock=clock,
+        before=before,
+        head=loaded.audit_head,
+    )
     view = await _written_view(repo, catalog, row, decision, offer_row)
     await commit(uow)
     return view
@@ -775,15 +800,14 @@ async def disburse_application(
 ) -> ApplicationView:
     """Pay out an accepted offer and stage LoanDisbursed in the same transaction."""
     repo = ApplicationRepository(uow.session)
-    row, decision, offer_row = await _load_with_decision_and_offer(repo, application_id)
+    loaded = await _load_for_change(repo, application_id)
+    row, decision, offer_row = loaded.application, loaded.decision, loaded.offer
     before = _snapshot(row)
     target = transition(row.status, ApplicationStatus.DISBURSED)
     await _check_documents(repo, catalog, row)
     if offer_row is None:  # pragma: no cover - acceptance needs an offer
         raise OfferNotFoundError(f"Application {application_id} has no offer.")
-    party_ref = await ApplicantRepository(uow.session).party_ref(row.applicant_id)
-    if party_ref is None:  # pragma: no cover - the foreign key forbids it
-        raise ApplicantNotFoundError(f"No applicant with id {row.applicant_id}.")
+    party_ref = loaded.party_ref
     if row.refinances_loan_id is not None:
         # Checked again: another renewal of the same loan may have been disbursed since.
         await _check_refinance(
@@ -820,6 +844,7 @@ async def disburse_application(
         action="loan_disbursed",
         clock=clock,
         before=before,
+        head=loaded.audit_head,
         extra={
             "net_disbursed": str(event.net_disbursed),
             "principal": str(event.principal),
@@ -876,11 +901,9 @@ async def replay_decision(uow: UnitOfWork, catalog: Catalog, application_id: str
     )
 
 
-async def _load_with_decision_and_offer(
-    repo: ApplicationRepository, application_id: str
-) -> tuple[ApplicationRow, DecisionRow | None, OfferRow | None]:
-    """The application with its decision and offer, in one query."""
-    found = await repo.get_with_decision_and_offer(application_id)
+async def _load_for_change(repo: ApplicationRepository, application_id: str) -> ForChange:
+    """The application with its decision, offer, borrower reference and audit chain head."""
+    found = await repo.get_for_change(application_id, application_stream(application_id))
     if found is None:
         raise ApplicationNotFoundError(f"No application with id {application_id}.")
     return found
@@ -895,7 +918,13 @@ async def _written_view(
 ) -> ApplicationView:
     """The answer of a use case that changed the application, read in its own transaction
     (which holds everything it wrote): the reviews are the only rows left to read."""
-    reviews = await repo.list_reviews(row.id)
+    reviews: Sequence[ReviewRow]
+    if decision is not None and decision.outcome == Outcome.APPROVE.value:
+        # Approved by the automated decision: it never was referred, and only a referred
+        # application is reviewed (APPROVED leads to ACCEPTED, EXPIRED or WITHDRAWN only).
+        reviews = []
+    else:
+        reviews = await repo.list_reviews(row.id)
     return ApplicationView(
         application=row,
         decision=decision,

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from los.adapters.orm import AuditRow
 from los.adapters.repository import ApplicationRepository, AuditRepository
 from los.domain.audit import GENESIS_HASH, AuditRecord, ChainCheck, record_hash, verify_chain
-from los.domain.errors import ApplicationNotFoundError
+from los.domain.errors import ApplicationNotFoundError, ConcurrentUpdateError
 from servicekit.db import UnitOfWork, insert_rows
 
 
@@ -26,6 +27,53 @@ def applicant_stream(applicant_id: str) -> str:
     return f"applicant:{applicant_id}"
 
 
+def chained(
+    stream: str,
+    head: tuple[int, str] | None,
+    *,
+    actor: str,
+    action: str,
+    at: datetime,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> AuditRow:
+    """The record that follows `head` (seq, hash) on a stream, or starts it (None); not
+    written yet (`append` writes it)."""
+    seq = 1 if head is None else head[0] + 1
+    prev = GENESIS_HASH if head is None else head[1]
+    before_d = None if before is None else dict(before)
+    after_d = None if after is None else dict(after)
+    return AuditRow(
+        stream=stream,
+        seq=seq,
+        actor=actor,
+        action=action,
+        at=at,
+        before=before_d,
+        after=after_d,
+        prev_hash=prev,
+        hash=record_hash(stream, seq, actor, action, at, before_d, after_d, prev),
+    )
+
+
+async def append(session: AsyncSession, rows: Sequence[AuditRow]) -> None:
+    """Write chained records in the caller's transaction, after the changes staged before.
+
+    Staged changes go first: the application's version-checked update makes a concurrent
+    use case lose there (409 `concurrent_update`) before its record could take a seq. A
+    record whose (stream, seq) another transaction took in the meantime (a head read before
+    someone else appended) is the same lost race, and is answered the same way: the chain
+    never forks, (stream, seq) is unique.
+    """
+    await session.flush()
+    try:
+        await insert_rows(session, rows)
+    except IntegrityError as exc:
+        raise ConcurrentUpdateError(
+            "The application's audit trail moved on meanwhile; read it again and retry."
+        ) from exc
+
+
 async def record(
     session: AsyncSession,
     stream: str,
@@ -37,42 +85,27 @@ async def record(
     after: Mapping[str, Any] | None = None,
     new_stream: bool = False,
     previous: AuditRow | None = None,
+    head: tuple[int, str] | None = None,
 ) -> AuditRow:
     """Append one record to a stream's hash chain, in the caller's transaction.
 
     The chain continues from the stream's newest record, read here unless the caller knows
-    it: `previous`, the record it appended earlier in this transaction, or `new_stream`
-    for the first record of something created in this transaction (its id is new). Either
-    way a wrong guess cannot fork the chain: (stream, seq) is unique.
+    it: `previous`, the record it appended earlier in this transaction; `head`, the
+    stream's (seq, hash) read with the row the use case changes; or `new_stream` for the
+    first record of something created in this transaction (its id is new). Either way a
+    wrong guess cannot fork the chain (see `append`).
     """
-    repo = AuditRepository(session)
+    known: tuple[int, str] | None
     if previous is not None:
         if previous.stream != stream:
             raise ValueError(f"record {previous.stream}#{previous.seq} is not of stream {stream}")
-        head: tuple[int, str] | None = (previous.seq, previous.hash)
-    elif new_stream:
-        head = None
+        known = (previous.seq, previous.hash)
+    elif head is not None or new_stream:
+        known = head
     else:
-        head = await repo.head(stream)
-    seq = 1 if head is None else head[0] + 1
-    prev = GENESIS_HASH if head is None else head[1]
-    before_d = None if before is None else dict(before)
-    after_d = None if after is None else dict(after)
-    row = AuditRow(
-        stream=stream,
-        seq=seq,
-        actor=actor,
-        action=action,
-        at=at,
-        before=before_d,
-        after=after_d,
-        prev_hash=prev,
-        hash=record_hash(stream, seq, actor, action, at, before_d, after_d, prev),
-    )
-    # Changes staged before (the application's version-checked update) go first: a
-    # concurrent writer loses on the row's version, before its record could take a seq.
-    await session.flush()
-    await insert_rows(session, [row])
+        known = await AuditRepository(session).head(stream)
+    row = chained(stream, known, actor=actor, action=action, at=at, before=before, after=after)
+    await append(session, [row])
     return row
 
 

@@ -34,6 +34,9 @@ logger = logging.getLogger("servicekit.outbox")
 GAUGE_INTERVAL_S = 1.0
 
 
+_GAUGES = select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.published_at.is_(None))
+
+
 def utcnow() -> datetime:
     """The wall clock in UTC; infrastructure only, the domain gets time passed in."""
     return datetime.now(UTC)
@@ -226,6 +229,18 @@ class OutboxRelay:
         self.leader_lock = leader_lock
         self.is_leader = leader_lock is None
         self._session_factory = session_factory
+        # Each of the relay's statements stands alone (a read of pending rows, the mark of
+        # a published batch, the gauges' count): one round trip each, no BEGIN and
+        # ROLLBACK or COMMIT around it.
+        self._engine: AsyncEngine = session_factory.kw["bind"].execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+        self._pending = (
+            select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload)
+            .where(OUTBOX.c.published_at.is_(None))
+            .order_by(OUTBOX.c.id)
+            .limit(batch_size)
+        )
         self._publisher_factory = publisher_factory
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
@@ -269,22 +284,8 @@ class OutboxRelay:
 
     async def publish_pending(self, publisher: Any) -> int:
         """Publish one batch of pending rows; returns how many were sent."""
-        async with self._session_factory() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        OUTBOX.c.id,
-                        OUTBOX.c.topic,
-                        OUTBOX.c.key,
-                        OUTBOX.c.headers,
-                        OUTBOX.c.payload,
-                    )
-                    .where(OUTBOX.c.published_at.is_(None))
-                    .order_by(OUTBOX.c.id)
-                    .limit(self.batch_size)
-                )
-            ).all()
-            await session.rollback()
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(self._pending)).all()
         if not rows:
             return 0
         crash_point(RELAY_BEFORE_PUBLISH)
@@ -324,13 +325,12 @@ class OutboxRelay:
                 span.end()
         crash_point(RELAY_AFTER_PUBLISH)
         ids = [row.id for row in rows]
-        async with self._session_factory() as session:
-            await session.execute(
+        async with self._engine.connect() as conn:
+            await conn.execute(
                 update(OUTBOX)
-                .where(one_of(OUTBOX.c.id, ids, session.get_bind().dialect.name))
+                .where(one_of(OUTBOX.c.id, ids, self._engine.dialect.name))
                 .values(published_at=utcnow())
             )
-            await session.commit()
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(self.service, row.topic).inc()
         self.stats.published += len(rows)
@@ -340,15 +340,8 @@ class OutboxRelay:
 
     async def refresh_gauges(self) -> None:
         """Outbox depth and age of the oldest pending row, for alerts."""
-        async with self._session_factory() as session:
-            row = (
-                await session.execute(
-                    select(func.count(), func.min(OUTBOX.c.created_at)).where(
-                        OUTBOX.c.published_at.is_(None)
-                    )
-                )
-            ).one()
-            await session.rollback()
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_GAUGES)).one()
         metrics.OUTBOX_PENDING.labels(self.service).set(row[0])
         oldest = row[1]
         if oldest is not None and oldest.tzinfo is None:
