@@ -125,7 +125,8 @@ async def book_loans(
         await JournalRepository(session).insert_entries(entries)
         for event, terms, event_id in renewals:
             await settle_refinanced_loan(session, event, terms, now=now, event_id=event_id)
-        await stage_events(session, answers, source=EVENT_SOURCE, now=now)
+        # Loans booked in this transaction: LoanBooked is the first event about each.
+        await stage_events(session, answers, source=EVENT_SOURCE, now=now, first_events=True)
     return results
 
 

@@ -463,12 +463,14 @@ async def submit_application(
         submitted_at=now,
     )
     decided_event = _decided_event(row, applicant, decision_row, source="automated", clock=clock)
-    # Both in one statement pair (one sequence read, one insert), in this order.
+    # Both in one insert, in this order. An application is submitted once, from draft, and
+    # nothing before staged an event about it: these are its first (sequences 1 and 2).
     await stage_events(
         uow.session,
         [(submitted_event, row.id), (decided_event, row.id)],
         source=EVENT_SOURCE,
         now=now,
+        first_events=True,
     )
     await commit(uow)
     return ApplicationView(row, decision_row, [], offer_row)
@@ -851,8 +853,14 @@ async def disburse_application(
             "settles_loan_id": event.settles_loan_id,
         },
     )
+    # The loan is born here: LoanDisbursed is the first event about it.
     await stage_event(
-        uow.session, event, source=EVENT_SOURCE, subject=disbursement.loan_id, now=now
+        uow.session,
+        event,
+        source=EVENT_SOURCE,
+        subject=disbursement.loan_id,
+        now=now,
+        first_events=True,
     )
     view = await _written_view(repo, catalog, row, decision, offer_row)
     await commit(uow)

@@ -51,6 +51,7 @@ async def stage_event(
     correlation_id: str | None = None,
     traceparent: str | None = None,
     now: datetime | None = None,
+    first_events: bool = False,
 ) -> CloudEvent:
     """Validate an event and write it to the outbox in the caller's transaction.
 
@@ -66,6 +67,7 @@ async def stage_event(
         correlation_id=correlation_id,
         traceparent=traceparent,
         now=now,
+        first_events=first_events,
     )
     return staged[0]
 
@@ -78,17 +80,27 @@ async def stage_events(
     correlation_id: str | None = None,
     traceparent: str | None = None,
     now: datetime | None = None,
+    first_events: bool = False,
 ) -> list[CloudEvent]:
-    """Stage several (payload, subject) events with one sequence query and one insert."""
+    """Stage several (payload, subject) events with one sequence query and one insert.
+
+    `first_events`: the caller knows these are the first events ever about each subject
+    (an aggregate this transaction created, or one whose first events these are by its
+    life cycle), so sequences start at 1 without the query. A wrong claim cannot publish
+    a repeated sequence: (aggregate, sequence) is unique, the insert fails and the
+    transaction rolls back.
+    """
     if not items:
         return []
-    subjects = sorted({subject for _, subject in items})
-    result = await session.execute(
-        select(OUTBOX.c.aggregate_id, func.max(OUTBOX.c.sequence))
-        .where(one_of(OUTBOX.c.aggregate_id, subjects, session.get_bind().dialect.name))
-        .group_by(OUTBOX.c.aggregate_id)
-    )
-    last: dict[str, int] = {str(row[0]): int(row[1]) for row in result.all()}
+    last: dict[str, int] = {}
+    if not first_events:
+        subjects = sorted({subject for _, subject in items})
+        result = await session.execute(
+            select(OUTBOX.c.aggregate_id, func.max(OUTBOX.c.sequence))
+            .where(one_of(OUTBOX.c.aggregate_id, subjects, session.get_bind().dialect.name))
+            .group_by(OUTBOX.c.aggregate_id)
+        )
+        last = {str(row[0]): int(row[1]) for row in result.all()}
     at = now or utcnow()
     default_correlation = correlation_id or get_correlation_id()
     trace_headers = [(TRACEPARENT, traceparent)] if traceparent else current_trace_headers()

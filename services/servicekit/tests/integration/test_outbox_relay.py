@@ -9,13 +9,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from lending_schemas import from_kafka, parse_event
 from lending_schemas.examples import example_loan_disbursed_v1
 from servicekit.broker import TansuBroker
 from servicekit.db import UnitOfWorkFactory
 from servicekit.kafka import ensure_topics, make_producer
-from servicekit.outbox import OutboxRelay, outbox_status, republish_from, stage_event
+from servicekit.outbox import (
+    OutboxRelay,
+    outbox_status,
+    republish_from,
+    stage_event,
+    stage_events,
+)
 from servicekit.settings import ServiceSettings
 from servicekit.tables import OUTBOX
 
@@ -53,6 +60,43 @@ async def test_sequence_is_per_aggregate_and_rollback_leaves_nothing(
             )
         ).all()
     assert [tuple(r) for r in rows] == [("L1", 1), ("L1", 2), ("L2", 1)]
+
+
+async def test_first_events_start_at_one_unread_and_a_wrong_claim_is_refused(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    async with uow_factory() as uow:
+        staged = await stage_events(
+            uow.session,
+            [
+                (example_loan_disbursed_v1(loan_id="N1"), "N1"),
+                (example_loan_disbursed_v1(loan_id="N1"), "N1"),
+                (example_loan_disbursed_v1(loan_id="N2"), "N2"),
+            ],
+            source="/los",
+            now=NOW,
+            first_events=True,
+        )
+        await uow.commit()
+    assert [(e.subject, e.sequence) for e in staged] == [("N1", 1), ("N1", 2), ("N2", 1)]
+    # N1 has events: claiming a first one again cannot publish sequence 1 twice.
+    async with uow_factory() as uow:
+        with pytest.raises(IntegrityError):
+            await stage_events(
+                uow.session,
+                [(example_loan_disbursed_v1(loan_id="N1"), "N1")],
+                source="/los",
+                now=NOW,
+                first_events=True,
+            )
+    await _stage(uow_factory, "N1")  # without the claim: read, and continue at 3
+    async with uow_factory() as uow:
+        rows = (
+            await uow.session.execute(
+                select(OUTBOX.c.aggregate_id, OUTBOX.c.sequence).order_by(OUTBOX.c.id)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("N1", 1), ("N1", 2), ("N2", 1), ("N1", 3)]
 
 
 async def test_commit_wakes_the_relay(uow_factory: UnitOfWorkFactory) -> None:
