@@ -116,6 +116,55 @@ async def test_loan_booked_fills_handoff_and_duplicates_change_nothing(client, a
     assert trail["chain_valid"] is True
 
 
+async def test_a_record_appended_after_the_read_is_a_retry_not_a_fork(
+    client, auth, app, clock, monkeypatch
+):
+    """Recording LoanBooked reads the audit chain head with the application. If another
+    record lands on the stream between that read and the booking's own record, the attempt
+    fails and is retried; the retry reads the new head and the chain stays whole."""
+    from los.adapters.repository import ApplicationRepository
+    from los.service.audit import application_stream, record
+
+    app_id, loan_id, offer = await _disbursed(client, auth, clock)
+    original = ApplicationRepository.get_by_loan_id_with_offer
+    raced: list[str] = []
+
+    async def read_then_someone_appends(repo, loan):
+        found = await original(repo, loan)
+        if not raced:
+            raced.append(loan)
+            async with app.state.uow_factory() as other:
+                await record(
+                    other.session,
+                    application_stream(app_id),
+                    actor="uploader",
+                    action="document_uploaded",
+                    at=clock.now(),
+                    after={"doc_type": "signed_agreement"},
+                )
+                await other.commit()
+        return found
+
+    monkeypatch.setattr(
+        ApplicationRepository, "get_by_loan_id_with_offer", read_then_someone_appends
+    )
+    dead = DeadLetters()
+    processor = InboxProcessor(
+        "los",
+        app.state.uow_factory,
+        {"LoanBooked": handle_loan_booked},
+        dead_letter=dead,
+        max_attempts=3,
+        backoff_initial_s=0.0,
+    )
+    assert await processor.process(_message(_booked(loan_id, app_id, offer, clock))) == "processed"
+    assert raced == [loan_id]
+    assert dead.calls == []
+    trail = (await client.get(f"/v1/applications/{app_id}/audit", headers=auth("auditor"))).json()
+    assert [i["action"] for i in trail["items"]][-2:] == ["document_uploaded", "loan_booked"]
+    assert trail["chain_valid"] is True
+
+
 async def test_schedule_mismatch_is_detected_by_the_los(client, auth, app, clock):
     app_id, loan_id, offer = await _disbursed(client, auth, clock)
     wrong = Decimal(offer["installment_amount"]) + Decimal("0.01")

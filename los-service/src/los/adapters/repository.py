@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from los.adapters.orm import (
@@ -22,6 +22,7 @@ from los.adapters.orm import (
     ReviewRow,
 )
 from los.domain.applications import ApplicationStatus
+from los.domain.audit import APPLICATION_STREAM_PREFIX
 from los.domain.offers import Offer, OfferFee, ScheduleLine
 
 
@@ -91,8 +92,28 @@ _WITH_APPLICANT = (
     .join(ApplicantRow, ApplicantRow.id == ApplicationRow.applicant_id)
     .where(ApplicationRow.id == bindparam("application_id"))
 )
+
+
+def _application_head(column: Any) -> Any:
+    """The newest record's `column` on the audit stream of the application read with it."""
+    return (
+        select(column)
+        .where(AuditRow.stream == literal(APPLICATION_STREAM_PREFIX) + ApplicationRow.id)
+        .order_by(AuditRow.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# What recording LoanBooked reads: the application that became the loan, its offer and its
+# audit chain head.
 _BY_LOAN_WITH_OFFER = (
-    select(ApplicationRow, OfferRow)
+    select(
+        ApplicationRow,
+        OfferRow,
+        _application_head(AuditRow.seq),
+        _application_head(AuditRow.hash),
+    )
     .outerjoin(OfferRow, OfferRow.application_id == ApplicationRow.id)
     .where(ApplicationRow.loan_id == bindparam("loan_id"))
 )
@@ -233,10 +254,14 @@ class ApplicationRepository:
 
     async def get_by_loan_id_with_offer(
         self, loan_id: str
-    ) -> tuple[ApplicationRow, OfferRow | None] | None:
-        """The application that became this loan, with its offer, in one query."""
+    ) -> tuple[ApplicationRow, OfferRow | None, tuple[int, str] | None] | None:
+        """The application that became this loan, with its offer and the (seq, hash) head
+        of its audit stream, in one query."""
         found = (await self.session.execute(_BY_LOAN_WITH_OFFER, {"loan_id": loan_id})).first()
-        return None if found is None else (found[0], found[1])
+        if found is None:
+            return None
+        app, offer, seq, digest = found
+        return app, offer, _head(seq, digest)
 
     async def get_decision(self, application_id: str) -> DecisionRow | None:
         """The automated decision of an application."""

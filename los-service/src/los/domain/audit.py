@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+#: Every application's audit stream is this prefix and its id.
+APPLICATION_STREAM_PREFIX = "application:"
 GENESIS_HASH = "0" * 64
 
 

@@ -12,14 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from los.adapters.orm import AuditRow
 from los.adapters.repository import ApplicationRepository, AuditRepository
-from los.domain.audit import GENESIS_HASH, AuditRecord, ChainCheck, record_hash, verify_chain
+from los.domain.audit import (
+    APPLICATION_STREAM_PREFIX,
+    GENESIS_HASH,
+    AuditRecord,
+    ChainCheck,
+    record_hash,
+    verify_chain,
+)
 from los.domain.errors import ApplicationNotFoundError, ConcurrentUpdateError
 from servicekit.db import UnitOfWork, insert_rows
 
 
 def application_stream(application_id: str) -> str:
     """The audit stream of an application."""
-    return f"application:{application_id}"
+    return f"{APPLICATION_STREAM_PREFIX}{application_id}"
 
 
 def applicant_stream(applicant_id: str) -> str:

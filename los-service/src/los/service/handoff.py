@@ -25,7 +25,7 @@ async def record_loan_booked(session: AsyncSession, event: LoanBookedV1) -> Appl
     found = await repo.get_by_loan_id_with_offer(event.loan_id)
     if found is None:
         raise PermanentError("unknown_loan", f"No application disbursed loan {event.loan_id}.")
-    row, offer_row = found
+    row, offer_row, audit_head = found
     if row.status == ApplicationStatus.BOOKED.value:
         return row
     if not can_transition(ApplicationStatus(row.status), ApplicationStatus.BOOKED):
@@ -48,6 +48,7 @@ async def record_loan_booked(session: AsyncSession, event: LoanBookedV1) -> Appl
         actor="lms",
         action="loan_booked",
         at=event.booked_at,
+        head=audit_head,
         before=before,
         after={
             "status": row.status,
