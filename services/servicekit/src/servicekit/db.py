@@ -87,6 +87,7 @@ class _InsertPlan:
     columns: tuple[str, ...]  # their column names, the statement's parameter names
     version: str | None  # the version counter's attribute
     serial: str | None  # the autoincrement key's attribute
+    serial_column: str | None  # and its column
     statement: Any  # INSERT of every column
     returning: Any  # INSERT of every column but the key, RETURNING the key
 
@@ -105,6 +106,7 @@ class _InsertPlan:
             columns=tuple(p.columns[0].key for p in props),
             version=None if version is None else mapper.get_property_by_column(version).key,
             serial=None if serial is None else mapper.get_property_by_column(serial).key,
+            serial_column=None if serial is None else serial.key,
             statement=insert(table),
             returning=returning,
         )
@@ -147,8 +149,8 @@ async def insert_rows(session: AsyncSession, rows: Sequence[Any]) -> None:
             if plan.version is not None and loaded[plan.version] is None:
                 loaded[plan.version] = 1
             values = dict(zip(plan.columns, [loaded[a] for a in plan.attributes], strict=True))
-            if fill:
-                del values[plan.columns[plan.attributes.index(plan.serial)]]  # type: ignore[arg-type]
+            if fill and plan.serial_column is not None:
+                del values[plan.serial_column]  # the INSERT's RETURNING gives it
             params.append(values)
         statement = plan.returning if fill else plan.statement
         # One row: a plain execute; more: one executemany (insertmanyvalues batches them).
