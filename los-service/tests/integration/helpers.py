@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -79,3 +79,20 @@ async def create_application(
     )
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
+
+
+async def append_to_trail_elsewhere(app: Any, application_id: str, at: datetime) -> None:
+    """Another transaction appends to the application's audit stream without touching the
+    application row, as a document upload does."""
+    from los.service.audit import application_stream, record
+
+    async with app.state.uow_factory() as other:
+        await record(
+            other.session,
+            application_stream(application_id),
+            actor="uploader",
+            action="document_uploaded",
+            at=at,
+            after={"doc_type": "proof_of_income"},
+        )
+        await other.commit()

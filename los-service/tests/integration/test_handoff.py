@@ -14,7 +14,7 @@ from los.workers.consumers import handle_loan_booked
 from servicekit.inbox import InboxProcessor, Message
 from servicekit.metrics import REGISTRY
 from servicekit.tables import INBOX, OUTBOX
-from tests.integration.helpers import AGENT_SUB, create_application
+from tests.integration.helpers import AGENT_SUB, append_to_trail_elsewhere, create_application
 
 pytestmark = pytest.mark.integration
 
@@ -73,13 +73,13 @@ def _message(event: LoanBookedV1, offset: int = 0, event_id: str | None = None) 
     return Message(TOPIC, 0, offset, record.key, record.value, record.headers)
 
 
-def _processor(app, dead: DeadLetters) -> InboxProcessor:
+def _processor(app, dead: DeadLetters, max_attempts: int = 1) -> InboxProcessor:
     return InboxProcessor(
         "los",
         app.state.uow_factory,
         {"LoanBooked": handle_loan_booked},
         dead_letter=dead,
-        max_attempts=1,
+        max_attempts=max_attempts,
         backoff_initial_s=0.0,
     )
 
@@ -123,7 +123,6 @@ async def test_a_record_appended_after_the_read_is_a_retry_not_a_fork(
     record lands on the stream between that read and the booking's own record, the attempt
     fails and is retried; the retry reads the new head and the chain stays whole."""
     from los.adapters.repository import ApplicationRepository
-    from los.service.audit import application_stream, record
 
     app_id, loan_id, offer = await _disbursed(client, auth, clock)
     original = ApplicationRepository.get_by_loan_id_with_offer
@@ -133,30 +132,14 @@ async def test_a_record_appended_after_the_read_is_a_retry_not_a_fork(
         found = await original(repo, loan)
         if not raced:
             raced.append(loan)
-            async with app.state.uow_factory() as other:
-                await record(
-                    other.session,
-                    application_stream(app_id),
-                    actor="uploader",
-                    action="document_uploaded",
-                    at=clock.now(),
-                    after={"doc_type": "signed_agreement"},
-                )
-                await other.commit()
+            await append_to_trail_elsewhere(app, app_id, clock.now())
         return found
 
     monkeypatch.setattr(
         ApplicationRepository, "get_by_loan_id_with_offer", read_then_someone_appends
     )
     dead = DeadLetters()
-    processor = InboxProcessor(
-        "los",
-        app.state.uow_factory,
-        {"LoanBooked": handle_loan_booked},
-        dead_letter=dead,
-        max_attempts=3,
-        backoff_initial_s=0.0,
-    )
+    processor = _processor(app, dead, max_attempts=3)
     assert await processor.process(_message(_booked(loan_id, app_id, offer, clock))) == "processed"
     assert raced == [loan_id]
     assert dead.calls == []

@@ -13,7 +13,12 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from tests.integration.helpers import AGENT_SUB, application_body, create_applicant
+from tests.integration.helpers import (
+    AGENT_SUB,
+    append_to_trail_elsewhere,
+    application_body,
+    create_applicant,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -202,7 +207,6 @@ async def test_a_record_appended_after_the_read_makes_the_change_lose(
     from datetime import UTC, datetime
 
     from los.adapters.repository import ApplicationRepository
-    from los.service.audit import application_stream, record
 
     agent = auth("applicant_agent", sub=AGENT_SUB)
     applicant_id = await create_applicant(client, agent)
@@ -216,16 +220,9 @@ async def test_a_record_appended_after_the_read_makes_the_change_lose(
 
     async def read_then_someone_appends(repo: Any, application_id: str, stream: str) -> Any:
         found = await original(repo, application_id, stream)
-        async with app.state.uow_factory() as other:
-            await record(
-                other.session,
-                application_stream(application_id),
-                actor="uploader",
-                action="document_uploaded",
-                at=datetime(2025, 3, 10, 9, 31, tzinfo=UTC),
-                after={"doc_type": "proof_of_income"},
-            )
-            await other.commit()
+        await append_to_trail_elsewhere(
+            app, application_id, datetime(2025, 3, 10, 9, 31, tzinfo=UTC)
+        )
         return found
 
     monkeypatch.setattr(ApplicationRepository, "get_for_change", read_then_someone_appends)

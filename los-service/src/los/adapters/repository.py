@@ -58,15 +58,20 @@ _WITH_DECISION_AND_OFFER = (
 )
 
 
-def _stream_head(column: Any) -> Any:
-    """The newest record's `column` on the stream given as the `stream` parameter."""
+def _chain_head(column: Any, stream: Any) -> Any:
+    """The newest record's `column` on the audit `stream` (a parameter or an expression)."""
     return (
         select(column)
-        .where(AuditRow.stream == bindparam("stream"))
+        .where(AuditRow.stream == stream)
         .order_by(AuditRow.seq.desc())
         .limit(1)
         .scalar_subquery()
     )
+
+
+def _stream_head(column: Any) -> Any:
+    """The newest record's `column` on the stream given as the `stream` parameter."""
+    return _chain_head(column, bindparam("stream"))
 
 
 # What a use case changing an accepted or approved application reads, in one query: the
@@ -96,13 +101,7 @@ _WITH_APPLICANT = (
 
 def _application_head(column: Any) -> Any:
     """The newest record's `column` on the audit stream of the application read with it."""
-    return (
-        select(column)
-        .where(AuditRow.stream == literal(APPLICATION_STREAM_PREFIX) + ApplicationRow.id)
-        .order_by(AuditRow.seq.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    return _chain_head(column, literal(APPLICATION_STREAM_PREFIX) + ApplicationRow.id)
 
 
 # What recording LoanBooked reads: the application that became the loan, its offer and its
