@@ -76,20 +76,9 @@ def _stream_head(column: Any) -> Any:
 
 # What a use case changing an accepted or approved application reads, in one query: the
 # application, its decision and offer, the borrower's reference and its audit chain head.
-_FOR_CHANGE = (
-    select(
-        ApplicationRow,
-        DecisionRow,
-        OfferRow,
-        ApplicantRow.party_ref,
-        _stream_head(AuditRow.seq),
-        _stream_head(AuditRow.hash),
-    )
-    .join(ApplicantRow, ApplicantRow.id == ApplicationRow.applicant_id)
-    .outerjoin(DecisionRow, DecisionRow.application_id == ApplicationRow.id)
-    .outerjoin(OfferRow, OfferRow.application_id == ApplicationRow.id)
-    .where(ApplicationRow.id == bindparam("application_id"))
-)
+_FOR_CHANGE = _WITH_DECISION_AND_OFFER.add_columns(
+    ApplicantRow.party_ref, _stream_head(AuditRow.seq), _stream_head(AuditRow.hash)
+).join(ApplicantRow, ApplicantRow.id == ApplicationRow.applicant_id)
 # What a submit reads: the application, its borrower (the checks need the personal data)
 # and its audit chain head.
 _WITH_APPLICANT = (

@@ -240,7 +240,6 @@ class OutboxRelay:
         self.service = service
         self.leader_lock = leader_lock
         self.is_leader = leader_lock is None
-        self._session_factory = session_factory
         # Each of the relay's statements stands alone (a read of pending rows, the mark of
         # a published batch, the gauges' count): one round trip each, no BEGIN and
         # ROLLBACK or COMMIT around it.
