@@ -159,36 +159,6 @@ def build_templates(workdir: Path) -> Templates:
     return Templates(los_ready, lms, tuple(ids))
 
 
-def _inline_engine(path: Path) -> AsyncEngine:
-    """servicekit's SQLite engine, with aiosqlite's calls run on the event loop's own thread.
-
-    aiosqlite hands every call to a worker thread and back; the simulation awaits each step
-    to the end anyway, so the hop buys nothing here and costs half of a seed's time. The
-    statements, the SQLite file and SQLAlchemy's async path are the same as in the services.
-    """
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    pool: Any = engine.sync_engine.pool
-    pool._creator = _inline_creator(pool._creator)
-    return engine
-
-
-def _inline_creator(creator: Callable[[], Any]) -> Callable[[], Any]:
-    def create() -> Any:
-        adapted = creator()
-        proxy = adapted._connection  # the aiosqlite.Connection, opened by its worker thread
-
-        async def inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            if not proxy._running or proxy._connection is None:
-                raise ValueError("Connection closed")
-            return fn(*args, **kwargs)
-
-        # From here on the loop's thread uses the sqlite3 connection alone.
-        proxy._execute = inline
-        return adapted
-
-    return create
-
-
 class Databases:
     """The two databases a run plays on, reset to the templates before each seed.
 
@@ -201,7 +171,9 @@ class Databases:
         self.paths = {"los": workdir / "sim-los.db", "lms": workdir / "sim-lms.db"}
         for name, path in self.paths.items():
             shutil.copyfile(getattr(templates, name), path)
-        self.engines = {name: _inline_engine(path) for name, path in self.paths.items()}
+        self.engines = {
+            name: create_engine(f"sqlite+aiosqlite:///{path}") for name, path in self.paths.items()
+        }
 
     async def reset(self) -> None:
         """Every table back to the template's rows (the engines' connections are idle here)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import ColumnElement, Table, any_, event, insert, inspect, literal, text
+from sqlalchemy import ColumnElement, Table, any_, event, insert, inspect, literal, make_url, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
@@ -34,11 +34,19 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from servicekit.sqlite_inline import inline_creator
+from servicekit.sqlite_writers import WriterQueue
+
 OUTBOX_WRITTEN = "outbox_written"
+#: How long a SQLite writer waits for the database file before `database is locked`.
+_SQLITE_BUSY_S = 30
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """Build the async engine; SQLite gets WAL, foreign keys and a busy timeout.
+    """Build the async engine.
+
+    SQLite gets WAL, foreign keys, connections that run each statement in place
+    (servicekit.sqlite_inline) and writers queued in the process (servicekit.sqlite_writers).
 
     On a server database the pool holds up to `2 * pool_size` connections and keeps them
     all open once opened. (It used to be `pool_size` kept plus as many again as overflow,
@@ -47,20 +55,22 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     introspection and the re-preparation of every statement.)
     """
     if url.startswith("sqlite"):
-        _, _, path = url.partition(":///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        database = make_url(url).database or ":memory:"
+        if database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url, echo=echo, async_creator=inline_creator(database, _SQLITE_BUSY_S)
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        WriterQueue(engine, timeout_s=_SQLITE_BUSY_S)
         return engine
     engine = create_async_engine(url, echo=echo, pool_size=2 * pool_size, max_overflow=0)
     event.listen(engine.sync_engine, "checkout", _replace_closed_connection)
