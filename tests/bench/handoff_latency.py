@@ -66,6 +66,33 @@ async def _outbox_mark(los_url: str) -> int:
         await engine.dispose()
 
 
+async def _wait_published(los_url: str, timeout_s: float = 120.0) -> None:
+    """Wait until the LOS relay has published everything staged so far.
+
+    The preparation stages several events per application (thousands in all); a timed run
+    that starts while the relay is still working through them measures that backlog too.
+    """
+    engine = create_engine(los_url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            async with engine.connect() as conn:
+                pending = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(OUTBOX)
+                        .where(OUTBOX.c.published_at.is_(None))
+                    )
+                ).scalar()
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{pending} events still unpublished after the preparation")
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
 async def _analyze(*urls: str) -> None:
     """Refresh the planner's statistics, as autovacuum does on a default PostgreSQL.
 
@@ -200,7 +227,7 @@ def _run_backend(
         ids: list[str] = prepared["results"][:needed]
         if len(ids) < needed:
             raise RuntimeError(f"prepared {len(ids)} applications of {needed}")
-        time.sleep(1.0)  # let the relay publish what the preparation staged
+        asyncio.run(_wait_published(los_url))
         ours: dict[float, list[dict[str, float]]] = {rate: [], LOW_RATE: []}
         base: dict[float, list[dict[str, float]]] = {rate: [], LOW_RATE: []}
         taken = 0
