@@ -95,8 +95,13 @@ def main() -> int:
     )
     args = parser.parse_args()
     from tests.bench.booking import bench_booking
+    from tests.bench.sqlite_writers import bench_sqlite_writers
 
-    results = [bench_schedule_360(args.repeats), bench_booking(max(3, args.repeats // 5))]
+    results = [
+        bench_schedule_360(args.repeats),
+        bench_booking(max(3, args.repeats // 5)),
+        bench_sqlite_writers(),
+    ]
     from tests.bench.suite import service_benchmarks
 
     results += service_benchmarks(args.services, quick=args.quick)
