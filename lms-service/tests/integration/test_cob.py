@@ -1158,8 +1158,13 @@ async def test_cob_process_killed_mid_run_resumes_to_the_same_figures(
                 await uow.session.scalars(select(CobChunkRow.status).order_by(CobChunkRow.chunk_no))
             ).all()
         )
+        run_status = (await uow.session.get(CobRunRow, date(2024, 5, 10))).status
     assert len(done) == 4  # 7 loans in chunks of 2
-    assert 1 <= done.count("done") <= 3
+    # Killed on its first, second or third pass after a chunk. On PostgreSQL two chunks run
+    # at once, so the chunk beside the third may have committed too: all four can be done,
+    # but the run was cut off before it was marked completed.
+    assert 1 <= done.count("done") <= 4
+    assert run_status == "running"
     finished = await asyncio.to_thread(run, {"LENDING_CRASH_POINT": ""})
     assert finished.returncode == 0, finished.stderr
     assert '"status": "completed"' in finished.stdout
