@@ -19,31 +19,14 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from servicekit.db import create_engine
-from servicekit.sqlite_inline import inline_creator
+from servicekit.db import create_engine, sqlite_engine
 from tests.bench.services import median, percentile
 
 TASKS = 16
 PER_TASK = 100
-
-
-def _unqueued(path: Path) -> AsyncEngine:
-    """The same connections and pragmas as servicekit's engine, without the writer queue."""
-    engine = create_async_engine(
-        f"sqlite+aiosqlite:///{path}", async_creator=inline_creator(str(path), 30)
-    )
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return engine
 
 
 async def _run(engine: AsyncEngine) -> dict[str, float]:
@@ -79,7 +62,11 @@ def bench_sqlite_writers(repeats: int = 3) -> dict[str, Any]:
                     _run(create_engine(f"sqlite+aiosqlite:///{Path(tmp) / f'q{index}.db'}"))
                 )
             )
-            base.append(asyncio.run(_run(_unqueued(Path(tmp) / f"u{index}.db"))))
+            base.append(
+                asyncio.run(
+                    _run(sqlite_engine(f"sqlite+aiosqlite:///{Path(tmp) / f'u{index}.db'}"))
+                )
+            )
     p99, base_p99 = median([r["p99_ms"] for r in ours]), median([r["p99_ms"] for r in base])
     rate, base_rate = (
         median([r["per_second"] for r in ours]),

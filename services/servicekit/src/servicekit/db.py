@@ -55,25 +55,32 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     introspection and the re-preparation of every statement.)
     """
     if url.startswith("sqlite"):
-        database = make_url(url).database or ":memory:"
-        if database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url, echo=echo, async_creator=inline_creator(database, _SQLITE_BUSY_S)
-        )
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
+        engine = sqlite_engine(url, echo=echo)
         WriterQueue(engine, timeout_s=_SQLITE_BUSY_S)
         return engine
     engine = create_async_engine(url, echo=echo, pool_size=2 * pool_size, max_overflow=0)
     event.listen(engine.sync_engine, "checkout", _replace_closed_connection)
+    return engine
+
+
+def sqlite_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """A SQLite engine as `create_engine` builds it, without the writer queue (which
+    `create_engine` adds; the writer-queue benchmark's baseline uses this alone)."""
+    database = make_url(url).database or ":memory:"
+    if database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        url, echo=echo, async_creator=inline_creator(database, _SQLITE_BUSY_S)
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
     return engine
 
 

@@ -56,38 +56,28 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return code is not None and code & 0xFF == _SQLITE_BUSY and code != _SQLITE_BUSY_SNAPSHOT
 
 
-class _Retrier:
-    """Calls that meet a locked file are tried again after short `asyncio` sleeps."""
-
-    def __init__(self, busy_timeout_s: float) -> None:
-        self.busy_timeout_s = busy_timeout_s
-
-    async def call(
-        self,
-        function: Callable[[], _T],
-        *,
-        may_retry: Callable[[], bool] | None = None,
-    ) -> _T:
+async def when_free(
+    function: Callable[[], _T],
+    busy_timeout_s: float,
+    *,
+    may_retry: Callable[[], bool] | None = None,
+) -> _T:
+    """Call `function`; while it meets a locked file, call it again after short sleeps."""
+    deadline: float | None = None
+    pause = _FIRST_PAUSE_S
+    while True:
         try:
             return function()
         except sqlite3.OperationalError as exc:
             if not _busy(exc) or (may_retry is not None and not may_retry()):
                 raise
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.busy_timeout_s
-        pause = _FIRST_PAUSE_S
-        while True:
-            await asyncio.sleep(min(pause, max(deadline - loop.time(), 0)))
-            try:
-                return function()
-            except sqlite3.OperationalError as exc:
-                if (
-                    not _busy(exc)
-                    or (may_retry is not None and not may_retry())
-                    or loop.time() >= deadline
-                ):
-                    raise
-            pause = min(pause * 2, _LONGEST_PAUSE_S)
+            now = asyncio.get_running_loop().time()
+            if deadline is None:
+                deadline = now + busy_timeout_s
+            elif now >= deadline:
+                raise
+        await asyncio.sleep(min(pause, max(deadline - now, 0)))
+        pause = min(pause * 2, _LONGEST_PAUSE_S)
 
 
 class InlineCursor:
@@ -105,15 +95,18 @@ class InlineCursor:
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
         cursor = self._cursor
-        await self._connection._retrier.call(lambda: cursor.execute(sql, parameters or ()))
+        await when_free(
+            lambda: cursor.execute(sql, parameters or ()), self._connection.busy_timeout_s
+        )
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
         rows = list(parameters)
         conn = self._connection._open()
         changes = conn.total_changes
-        await self._connection._retrier.call(
+        await when_free(
             lambda: self._cursor.executemany(sql, rows),
+            self._connection.busy_timeout_s,
             may_retry=lambda: conn.total_changes == changes,
         )
         return self
@@ -171,7 +164,7 @@ class InlineConnection:
 
     def __init__(self, conn: sqlite3.Connection, busy_timeout_s: float) -> None:
         self._conn: sqlite3.Connection | None = conn
-        self._retrier = _Retrier(busy_timeout_s)
+        self.busy_timeout_s = busy_timeout_s
         self._tx = _RunNow()
 
     @property
@@ -193,15 +186,13 @@ class InlineConnection:
 
     async def commit(self) -> None:
         conn = self._open()
-        await self._retrier.call(conn.commit)
+        await when_free(conn.commit, self.busy_timeout_s)
 
     async def rollback(self) -> None:
         self._open().rollback()
 
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
+        self.stop()
 
     def stop(self) -> None:
         """Close without awaiting (a connection dropped by the pool's garbage collection)."""

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from servicekit.db import create_engine
-from servicekit.sqlite_inline import InlineConnection, _Retrier, inline_creator
+from servicekit.sqlite_inline import InlineConnection, inline_creator, when_free
 from servicekit.types import ExactDecimal, UTCDateTime
 
 METADATA = MetaData()
@@ -161,7 +161,6 @@ def _busy(code: int) -> sqlite3.OperationalError:
 
 
 async def test_only_a_busy_file_is_tried_again() -> None:
-    retrier = _Retrier(busy_timeout_s=5)
     calls: list[int] = []
 
     def busy_twice() -> str:
@@ -170,7 +169,7 @@ async def test_only_a_busy_file_is_tried_again() -> None:
             raise _busy(5)
         return "done"
 
-    assert await retrier.call(busy_twice) == "done"
+    assert await when_free(busy_twice, 5) == "done"
     assert len(calls) == 3
 
     def stale_snapshot() -> None:
@@ -178,7 +177,7 @@ async def test_only_a_busy_file_is_tried_again() -> None:
         raise _busy(517)  # SQLITE_BUSY_SNAPSHOT: waiting cannot help
 
     with pytest.raises(sqlite3.OperationalError):
-        await retrier.call(stale_snapshot)
+        await when_free(stale_snapshot, 5)
     assert calls.count(2) == 1
 
     def partly_written() -> None:
@@ -186,7 +185,7 @@ async def test_only_a_busy_file_is_tried_again() -> None:
         raise _busy(5)
 
     with pytest.raises(sqlite3.OperationalError):
-        await retrier.call(partly_written, may_retry=lambda: False)
+        await when_free(partly_written, 5, may_retry=lambda: False)
     assert calls.count(3) == 1
 
 
