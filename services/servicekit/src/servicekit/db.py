@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from sqlalchemy import ColumnElement, Table, any_, event, insert, inspect, literal, make_url, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from servicekit.sqlite_inline import inline_creator
 from servicekit.sqlite_writers import WriterQueue
@@ -219,6 +221,60 @@ def _replace_closed_connection(
     if driver_connection_closed(record):
         # The pool invalidates this connection and connects again (up to twice).
         raise DisconnectionError("the server closed this pooled connection")
+
+
+class DriverStatement:
+    """A Core statement compiled once, to run on a pooled connection's own asyncpg connection.
+
+    For the hottest single statements in autocommit mode (the idempotency claim and
+    completion of every POST): an autocommit `Connection` spends most of such a statement's
+    cost in SQLAlchemy (checkout characteristics, execution context, result), about 2.5 to
+    3 times what the driver itself takes (docs/PERFORMANCE.md). The SQL is SQLAlchemy's own
+    compilation and every parameter is bound as SQLAlchemy binds it: fixed values from the
+    statement, each parameter type's bind processor (a TypeDecorator's included).
+    """
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        self.sql = str(compiled)
+        self._names = tuple(compiled.positiontup or ())
+        binds = compiled.binds
+        self._fixed = {name: bind.value for name, bind in binds.items() if not bind.required}
+        self._processors = {
+            name: processor
+            for name, bind in binds.items()
+            if (processor := bind.type.bind_processor(dialect)) is not None
+        }
+
+    def arguments(self, params: dict[str, Any]) -> list[Any]:
+        """The positional arguments for `params` (by bind parameter name)."""
+        values = self._fixed | params
+        processors = self._processors
+        return [
+            processors[name](values[name]) if name in processors else values[name]
+            for name in self._names
+        ]
+
+
+async def fetch_row_on_driver(
+    engine: AsyncEngine, statement: DriverStatement, params: dict[str, Any]
+) -> Any:
+    """Run one statement in autocommit mode on a pooled asyncpg connection; its first row.
+
+    The connection comes from and goes back to the engine's pool, with no transaction
+    opened (asyncpg outside a transaction block commits each statement). A statement that
+    fails or is cancelled leaves the connection in an unknown state: it is closed, never
+    handed out again.
+    """
+    pooled = await engine.raw_connection()
+    driver: Any = pooled.driver_connection
+    try:
+        return await driver.fetchrow(statement.sql, *statement.arguments(params))
+    except BaseException:
+        pooled.invalidate()
+        raise
+    finally:
+        pooled.close()
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

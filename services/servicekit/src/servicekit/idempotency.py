@@ -12,8 +12,11 @@ Each step is one statement in autocommit mode (one round trip, no BEGIN and COMM
 claim is an insert that takes the key when it is free, expired or abandoned in flight
 (`INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING`, atomic on PostgreSQL and
 SQLite), and only when someone else holds the key is the record read; completing is one
-update, forgetting one delete. A database that cannot be reached for the claim is a 503
-`database_unavailable`, and nothing is remembered.
+update, forgetting one delete. On asyncpg the claim and the completion, which every POST
+with a key makes, run on the pooled connection's own driver connection
+(servicekit.db.DriverStatement), at about a third of their cost through SQLAlchemy. A
+database that cannot be reached for the claim is a 503 `database_unavailable`, and nothing
+is remembered.
 """
 
 from __future__ import annotations
@@ -31,7 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.auth import bearer_token, verified_principal
-from servicekit.db import UnitOfWorkFactory, is_transient_db_error
+from servicekit.db import (
+    DriverStatement,
+    UnitOfWorkFactory,
+    fetch_row_on_driver,
+    is_transient_db_error,
+)
 from servicekit.errors import ProblemError, database_unavailable, problem_response
 from servicekit.outbox import utcnow
 from servicekit.tables import IDEMPOTENCY_KEYS
@@ -204,6 +212,20 @@ _COMPLETE = (
     )
 )
 _FORGET = delete(IDEMPOTENCY_KEYS).where(IDEMPOTENCY_KEYS.c.scope == bindparam("scope"))
+#: The claim and the completion compiled for asyncpg, built on first use.
+_ON_DRIVER: dict[str, DriverStatement] = {}
+
+
+async def _run(engine: AsyncEngine, name: str, statement: Any, params: dict[str, Any]) -> bool:
+    """Run one statement in autocommit mode; whether it returned a row."""
+    if engine.dialect.driver == "asyncpg":
+        compiled = _ON_DRIVER.get(name)
+        if compiled is None:
+            compiled = _ON_DRIVER[name] = DriverStatement(statement, engine.dialect)
+        return await fetch_row_on_driver(engine, compiled, params) is not None
+    async with engine.connect() as conn:
+        result = await conn.execute(statement, params)
+        return result.returns_rows and result.first() is not None
 
 
 async def _claim(
@@ -227,9 +249,9 @@ async def _claim(
         "expires_at": now + ttl,
         "stale_before": now - stale_after,
     }
+    if await _run(engine, "claim", claim, params):
+        return None
     async with engine.connect() as conn:
-        if (await conn.execute(claim, params)).first() is not None:
-            return None
         row = (await conn.execute(_READ, {"scope": scope_key})).mappings().first()
     # Gone in between (its request failed and was forgotten): the next claim may take it.
     return dict(row) if row is not None else {"state": "in_flight", "request_hash": request_hash}
@@ -285,8 +307,9 @@ async def _complete(
     headers: list[list[str]],
     body: bytes,
 ) -> None:
-    async with engine.connect() as conn:
-        await conn.execute(
-            _COMPLETE,
-            {"key": scope_key, "status": status, "headers": headers, "body": body},
-        )
+    await _run(
+        engine,
+        "complete",
+        _COMPLETE,
+        {"key": scope_key, "status": status, "headers": headers, "body": body},
+    )
