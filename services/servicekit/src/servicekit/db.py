@@ -345,8 +345,9 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> Self:
+        # The session begins its transaction on first use (autobegin): an explicit begin
+        # here cost a greenlet hand-off on every request, even those that read nothing.
         self._session = self._session_factory()
-        await self._session.begin()
         return self
 
     async def __aexit__(
@@ -358,9 +359,14 @@ class UnitOfWork:
         session = self.session
         try:
             if session.in_transaction():
-                await session.rollback()
+                # Closing rolls back the open transaction and gives the connection back:
+                # one hand-off to SQLAlchemy's greenlet, not one for a rollback and one more.
+                await session.close()
+            else:
+                # Committed or never used: no transaction and no connection, so closing
+                # does no I/O and needs no hand-off to the greenlet.
+                session.sync_session.close()
         finally:
-            await session.close()
             self._session = None
 
     async def commit(self) -> None:
