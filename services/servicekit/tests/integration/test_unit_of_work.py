@@ -29,6 +29,12 @@ async def _scopes(uow_factory: UnitOfWorkFactory) -> list[str]:
         return list(found)
 
 
+async def _insert_then_fail(uow_factory: UnitOfWorkFactory) -> None:
+    async with uow_factory() as uow:
+        await uow.session.execute(IDEMPOTENCY_KEYS.insert().values(**_key("failed")))
+        raise RuntimeError("boom")
+
+
 def _checked_out(uow_factory: UnitOfWorkFactory) -> int:
     return int(uow_factory.engine.pool.checkedout())  # type: ignore[attr-defined]
 
@@ -44,9 +50,7 @@ async def test_work_left_uncommitted_is_rolled_back_and_the_connection_returned(
         assert _checked_out(uow_factory) == 1
     assert _checked_out(uow_factory) == 0
     with pytest.raises(RuntimeError, match="boom"):
-        async with uow_factory() as uow:
-            await uow.session.execute(IDEMPOTENCY_KEYS.insert().values(**_key("failed")))
-            raise RuntimeError("boom")
+        await _insert_then_fail(uow_factory)
     assert _checked_out(uow_factory) == 0
     assert await _scopes(uow_factory) == ["kept"]
 
